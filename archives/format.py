@@ -18,7 +18,7 @@ import numpy as np
 
 FORMAT_NAME = "epochscope-bundle"
 SEGMENT_NAME = "epochscope-segment"
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
 # The major version a reader accepts; a newer major is refused with a clear message.
 SUPPORTED_MAJOR = 1
 
@@ -36,7 +36,7 @@ ELEMENT_VERSIONS = {
     "series": "1.0",
     "checkpoints": "1.0",
     "checkpoint": "1.0",
-    "tree": "1.0",
+    "tree": "2.0",
     "artifacts": "1.0",
     "artifact": "1.0",
     "array-group": "1.0",
@@ -44,6 +44,8 @@ ELEMENT_VERSIONS = {
     "tables": "1.0",
     "table": "1.0",
 }
+# Older major versions a reader still reads, per element (the current major always is).
+_READABLE_MAJORS = {"tree": {"1"}}
 
 
 def set_attr_str(obj: h5py.HLObject, key: str, text: str) -> None:
@@ -67,12 +69,18 @@ def check_encoding(obj: h5py.HLObject, kind: str) -> None:
     found = _attr_str(obj, "encoding-type")
     if found != kind:
         raise ValueError(f"{obj.name}: expected encoding-type {kind!r}, found {found!r}")
-    version = _attr_str(obj, "encoding-version") or "?"
-    if version.split(".")[0] != ELEMENT_VERSIONS[kind].split(".")[0]:
+    major = encoding_major(obj)
+    if major != ELEMENT_VERSIONS[kind].split(".")[0] and major not in _READABLE_MAJORS.get(kind, ()):
+        version = _attr_str(obj, "encoding-version") or "?"
         raise ValueError(
             f"{obj.name}: {kind} encoding version {version} is newer than this epochscope reads "
             f"({ELEMENT_VERSIONS[kind]})"
         )
+
+
+def encoding_major(obj: h5py.HLObject) -> str:
+    """The major part of an element's `encoding-version` ("?" when absent)."""
+    return (_attr_str(obj, "encoding-version") or "?").split(".")[0]
 
 
 def _attr_str(obj: h5py.HLObject, key: str) -> str | None:
@@ -162,7 +170,8 @@ def read_array(dset: h5py.Dataset) -> np.ndarray:
     """Read a dataset fully; string datasets come back as an object array of str."""
     if h5py.check_string_dtype(dset.dtype) is not None:
         return np.asarray(dset.asstr()[()], dtype=object)
-    return dset[()]
+    # A scalar dataset comes back as a 0-d array (h5py gives a numpy scalar): what was written.
+    return np.asarray(dset[()]) if dset.shape == () else dset[()]
 
 
 def sha256_of(dset: h5py.Dataset) -> str:
@@ -182,31 +191,55 @@ def sha256_of(dset: h5py.Dataset) -> str:
 def write_tree(group: h5py.Group, tree: Mapping[str, Any]) -> None:
     """Write a nested mapping: sub-mappings become groups, arrays datasets, other leaves JSON.
 
-    Non-array leaves (numbers, strings, lists, None) are kept together in the group's
-    `values` attribute so that e.g. optimizer hyper-parameters round-trip without pickle.
-    Trees hold checkpoints, the hot path of a training loop: fletcher32 would double their
-    write time (benchmarks/bench_recorder.py), so they rely on the SHA-256 manifest.
+    Only the tree's root group is tagged; its `values` attribute holds every non-array leaf
+    (numbers, strings, lists, None) keyed by its '/'-joined path, so that e.g. optimizer
+    hyper-parameters round-trip without pickle. Trees hold checkpoints, the hot path of a
+    training loop: per-group attributes took a third of a checkpoint's write time and
+    fletcher32 would double it (benchmarks/bench_recorder.py), so trees (version 2.0) have
+    neither and rely on the SHA-256 manifest.
     """
     set_encoding(group, "tree")
-    values = {}
-    for key, value in tree.items():
-        key = str(key)
-        check_name(key)
-        if isinstance(value, Mapping):
-            write_tree(group.create_group(key), value)
-        elif isinstance(value, np.ndarray):
-            write_array(group, key, value, fletcher32=False)
-        else:
-            values[key] = value
+    values: dict[str, Any] = {}
+    _write_level(group, tree, "", values)
     set_attr_json(group, "values", values)
 
 
-def read_tree(group: h5py.Group) -> dict[str, Any]:
-    """Inverse of `write_tree`."""
+def _write_level(group: h5py.Group, tree: Mapping[str, Any], prefix: str, values: dict) -> None:
+    for key, value in tree.items():
+        key = check_name(str(key))
+        if isinstance(value, Mapping):
+            _write_level(group.create_group(key), value, f"{prefix}{key}/", values)
+        elif isinstance(value, np.ndarray):
+            write_array(group, key, value, fletcher32=False)
+        else:
+            values[prefix + key] = value
+
+
+def read_tree(group: h5py.Group, path: str = "") -> dict[str, Any]:
+    """Inverse of `write_tree`: the whole tree, or only the subtree at `path` (e.g. "model")."""
+    check_encoding(group, "tree")
+    node = group[path] if path else group
+    if encoding_major(group) == "1":
+        return _read_tree_v1(node)
+    values = attr_json(group, "values", {})
+    return _read_level(node, f"{path.strip('/')}/" if path else "", values)
+
+
+def _read_level(node: h5py.Group, prefix: str, values: dict[str, Any]) -> dict[str, Any]:
+    out = {key[len(prefix):]: value for key, value in values.items()
+           if key.startswith(prefix) and "/" not in key[len(prefix):]}
+    for key, item in node.items():
+        out[key] = (_read_level(item, f"{prefix}{key}/", values) if isinstance(item, h5py.Group)
+                    else read_array(item))
+    return out
+
+
+def _read_tree_v1(group: h5py.Group) -> dict[str, Any]:
+    # Tree 1.0 (bundle format 1.0): every group tagged, with its own level's `values`.
     check_encoding(group, "tree")
     out: dict[str, Any] = dict(attr_json(group, "values", {}))
     for key, item in group.items():
-        out[key] = read_tree(item) if isinstance(item, h5py.Group) else read_array(item)
+        out[key] = _read_tree_v1(item) if isinstance(item, h5py.Group) else read_array(item)
     return out
 
 

@@ -168,7 +168,7 @@ def epoch_changes(report: Path, groups: list[str], steps: int = 12) -> dict[str,
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1440, "height": 900})
         page.goto(report.resolve().as_uri())
-        page.wait_for_function("window.ES && ES.app && ES.app.stats.firstPaint !== null")
+        page.wait_for_function("window.ES && ES.app && ES.app.stats.firstInteractive !== null")
         snap = page.evaluate("Array.from(ES.app.snap())")
         picks = [snap[int(i)] for i in np.linspace(0, len(snap) - 1, steps)]
         for gid in groups:

@@ -44,7 +44,7 @@ def shoot(report: Path, outdir: Path, width: int = 1440, height: int = 1000) -> 
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(report.resolve().as_uri())
-        page.wait_for_function("window.ES && ES.app && ES.app.stats.firstPaint !== null", timeout=20000)
+        page.wait_for_function("window.ES && ES.app && ES.app.stats.firstInteractive !== null", timeout=20000)
         time.sleep(0.5)
         written.append(outdir / "top.png")
         page.screenshot(path=str(written[-1]))

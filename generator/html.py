@@ -29,6 +29,8 @@ __all__ = ["CSP_SLOT", "csp", "environment", "make_parent", "plotly_js", "safe_h
 
 CSP_SLOT = "__EPOCHSCOPE_CSP__"
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
+# plotly.js sits inert in this block; chart_preview.js runs its text after the first paint.
+_DEFERRED_PLOTLY = re.compile(r'<script type="text/plain" id="es-plotly">(.*?)</script>', re.S)
 # A link a page may show: relative, or an explicit http(s)/file URL; never javascript:/data:.
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
@@ -60,7 +62,7 @@ def csp(html: str, *, external_scripts: bool) -> str:
     """A policy that forbids all network access and every script except the page's own."""
     hashes = " ".join(
         "'sha256-" + base64.b64encode(hashlib.sha256(m.group(1).encode("utf-8")).digest()).decode() + "'"
-        for m in _INLINE_SCRIPT.finditer(html)
+        for m in (*_INLINE_SCRIPT.finditer(html), *_DEFERRED_PLOTLY.finditer(html)) if m.group(1)
     )
     scripts = hashes + (" 'self' file:" if external_scripts else "")
     # plotly.js compiles a few functions at run time ('unsafe-eval'), injects <style> elements

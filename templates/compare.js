@@ -19,7 +19,10 @@
 
   const st = { align: "epoch", logy: new Set(), sel: {}, sort: null, hidden: new Set() };
   const charts = {};
-  const stats = { draws: 0, appStart: performance.now(), firstDraw: null, firstPaint: null };
+  // firstPaint: the first chart is on screen (a preview or the real one); firstInteractive: the
+  // first Plotly chart is (see chart_preview.js).
+  const stats = { draws: 0, appStart: performance.now(), firstDraw: null, firstPaint: null,
+    firstInteractive: null };
 
   Object.keys(page.charts).forEach((name) => {
     const c = page.charts[name];
@@ -271,13 +274,14 @@
     ch.busy = ch.busy.then(async () => {
       if (!ch.spec) ch.spec = await store.resolve(ch.raw);
       ch.dirty = false;
+      await ES.preview.loadPlotly();
       const fig = KINDS[ch.kind](ch);
+      ES.preview.clear(ch);
       await Plotly.react(ch.el, fig.data, fig.layout, CONFIG);
       stats.draws++;
-      if (stats.firstDraw === null) {
-        stats.firstDraw = performance.now();
-        requestAnimationFrame(() => requestAnimationFrame(() => { stats.firstPaint = performance.now(); }));
-      }
+      if (stats.firstDraw === null) stats.firstDraw = performance.now();
+      ES.preview.markPainted(stats, "firstPaint");
+      ES.preview.markPainted(stats, "firstInteractive");
       ch.card.dataset.drawn = String(stats.draws);
     }).catch((err) => {
       console.error("epochscope: chart " + ch.name + " failed:", err);
@@ -286,6 +290,9 @@
     });
     return ch.busy;
   }
+
+  // Before plotly.js runs: a static drawing of the chart's figure (see chart_preview.js).
+  const preview = (ch) => ES.preview.show(ch, store, (c) => KINDS[c.kind](c), stats);
 
   // Redraw the visible charts `which` selects; mark the others dirty.
   function refresh(which) {
@@ -397,13 +404,7 @@
 
   // ------------------------------------------------------------------ lazy drawing
   function observe() {
-    let first = Promise.resolve();
-    const nextFrame = () => new Promise((done) => requestAnimationFrame(() => setTimeout(done, 0)));
-    const queue = (ch) => {
-      ch.queued = true;
-      first = first.then(() => (ch.card.dataset.drawn ? null : draw(ch))).then(nextFrame);
-    };
-    ES.ui.observeCharts(charts, queue, draw);
+    ES.ui.observeCharts(charts, draw, preview);
   }
 
   async function start() {
@@ -417,7 +418,8 @@
     if (s.sort) sortBy(s.sort.col, s.sort.dir);
     observe();
     if (!Object.values(charts).some((ch) => ch.status === "ok")) {  // nothing to draw: the page is complete
-      requestAnimationFrame(() => requestAnimationFrame(() => { stats.firstPaint = performance.now(); }));
+      ES.preview.markPainted(stats, "firstPaint");
+      ES.preview.markPainted(stats, "firstInteractive");
     }
   }
 

@@ -32,10 +32,19 @@ window.ES = window.ES || {};
     } else fallback();
   }
 
-  // Lazy rendering: charts coming near the viewport are handed to `queue` (those already in
-  // view first, then top to bottom); a visible chart marked `dirty` is redrawn with `draw`.
-  // Off-screen charts are never redrawn (they stay dirty until they scroll into view).
-  function observeCharts(charts, queue, draw) {
+  // Lazy rendering: charts coming near the viewport get their first drawing (those already in
+  // view first, then top to bottom), one at a time with a frame between them so the first is
+  // on screen before the next starts; each gets its `preview` at once, while plotly.js is not
+  // running yet. A visible chart marked `dirty` is redrawn with `draw`; off-screen charts are
+  // never redrawn (they stay dirty until they scroll into view).
+  function observeCharts(charts, draw, preview) {
+    let first = Promise.resolve();
+    const nextFrame = () => new Promise((done) => requestAnimationFrame(() => setTimeout(done, 0)));
+    const queue = (ch) => {
+      ch.queued = true;
+      preview(ch);
+      first = first.then(() => (ch.card.dataset.drawn ? null : draw(ch))).then(nextFrame);
+    };
     const ahead = new IntersectionObserver((entries) => {
       const fresh = entries.filter((en) => en.isIntersecting).map((en) => charts[en.target.dataset.chart])
         .filter((ch) => ch && !ch.queued && !ch.card.dataset.drawn);

@@ -19,7 +19,10 @@
     hiddenKinds: new Set(page.eventKinds.filter((k) => k.hidden).map((k) => k.kind)), sidebar: true, view: "" };
   const charts = {};
   let snap = new Int32Array(0);
-  const stats = { draws: 0, lastUpdateMs: 0, appStart: performance.now(), firstDraw: null, firstPaint: null };
+  // firstPaint: the first chart is on screen (a preview or the real one); firstInteractive: the
+  // first Plotly chart is (see chart_preview.js).
+  const stats = { draws: 0, lastUpdateMs: 0, appStart: performance.now(), firstDraw: null, firstPaint: null,
+    firstInteractive: null };
 
   Object.keys(page.charts).forEach((name) => {
     const c = page.charts[name];
@@ -90,17 +93,17 @@
       if (kind.draw) kind.draw(ch, st, ch.el);
       else if (fast && kind.onEpoch) await kind.onEpoch(ch, st, ch.el);
       else {
+        await ES.preview.loadPlotly();
         const fig = kind.figure(ch, st);
+        ES.preview.clear(ch);
         await Plotly.react(ch.el, fig.data, fig.layout, CONFIG);
         if (!ch.bound) bind(ch);
         if (kind.overlay) kind.overlay(ch, st);
+        ES.preview.markPainted(stats, "firstInteractive");
       }
       stats.draws++;
-      if (stats.firstDraw === null) {
-        stats.firstDraw = performance.now();
-        // two animation frames later the chart is on screen
-        requestAnimationFrame(() => requestAnimationFrame(() => { stats.firstPaint = performance.now(); }));
-      }
+      if (stats.firstDraw === null) stats.firstDraw = performance.now();
+      ES.preview.markPainted(stats, "firstPaint");
       ch.card.dataset.drawn = String(stats.draws);
       tagEpoch(ch);
     }).catch((err) => {
@@ -109,6 +112,11 @@
       ch.el.textContent = "This chart could not be drawn: " + err.message;
     });
     return ch.busy;
+  }
+
+  // Before plotly.js runs: a static drawing of the chart's figure (see chart_preview.js).
+  function preview(ch) {
+    if (!ES.kinds[ch.kind].draw) ES.preview.show(ch, store, (c) => ES.kinds[c.kind].figure(c, st), stats);
   }
 
   function bind(ch) {
@@ -204,7 +212,7 @@
     writeHash();
     // Plotly's responsive mode follows window resizes; the sidebar changes the width too.
     setTimeout(() => Object.values(charts).forEach((ch) => {
-      if (ch.visible && ch.status === "ok" && !ES.kinds[ch.kind].draw) Plotly.Plots.resize(ch.el);
+      if (ch.visible && ch.bound) Plotly.Plots.resize(ch.el);
     }), 220);
   }
 
@@ -341,18 +349,7 @@
 
   // ------------------------------------------------------------------ lazy rendering
   function observe() {
-    // Two observers: charts about to scroll into view get their first drawing ahead of time;
-    // only charts actually in view are kept up to date (the others are marked dirty and
-    // catch up when they come into view).
-    // First drawings go one at a time with a frame between them, so the first chart is on
-    // screen before the next one starts (charts in view first).
-    let firstDraws = Promise.resolve();
-    const nextFrame = () => new Promise((done) => requestAnimationFrame(() => setTimeout(done, 0)));
-    const queueFirst = (ch) => {
-      ch.queued = true;
-      firstDraws = firstDraws.then(() => (ch.card.dataset.drawn ? null : draw(ch))).then(nextFrame);
-    };
-    ES.ui.observeCharts(charts, queueFirst, draw);
+    ES.ui.observeCharts(charts, draw, preview);
 
     let ticking = false;
     window.addEventListener("scroll", () => {

@@ -29,6 +29,32 @@ class Opened:
         return self.page.evaluate(script, arg)
 
 
+# Records every chart preview as it appears: which chart, whether plotly.js was running yet,
+# how many lines it drew (see templates/chart_preview.js).
+PREVIEW_WATCH = """
+window.__previews = [];
+new MutationObserver((changes) => changes.forEach((c) => c.addedNodes.forEach((n) => {
+  if (!n.classList || !n.classList.contains("es-preview")) return;
+  window.__previews.push({ chart: n.closest(".chart-card").dataset.chart, plotly: !!window.Plotly,
+    lines: n.querySelectorAll("path").length, at: performance.now() });
+}))).observe(document, { childList: true, subtree: true });
+"""
+
+
+def check_previews(opened: Opened, first_chart: str) -> None:
+    """Charts in view were previewed before plotly.js ran, then replaced by Plotly charts."""
+    previews = opened.evaluate("window.__previews")
+    assert previews, "no chart preview appeared"
+    assert all(not p["plotly"] and p["lines"] > 0 for p in previews), previews
+    assert first_chart in {p["chart"] for p in previews}
+    stats = opened.evaluate("({paint: ES.app.stats.firstPaint, interactive: ES.app.stats.firstInteractive})")
+    assert 0 < stats["paint"] < stats["interactive"]
+    settle(opened)
+    assert opened.evaluate("document.querySelectorAll('.chart-card[data-drawn] .es-preview').length") == 0
+    assert opened.evaluate("document.querySelectorAll('.chart-card[data-drawn][data-preview]').length") == 0
+    assert opened.evaluate(f"!!document.querySelector('#c-{first_chart} .main-svg')")
+
+
 def launch(playwright):
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
 
@@ -51,8 +77,9 @@ def open_report(browser, path: Path, *, hash: str = "", viewport=(1400, 900)) ->
     page.on("console", lambda m: opened.errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: opened.errors.append(str(e)))
     page.on("dialog", lambda d: (opened.dialogs.append(d.message), d.dismiss()))
+    page.add_init_script(PREVIEW_WATCH)
     page.goto(path.resolve().as_uri() + hash)
-    page.wait_for_function("window.ES && ES.app && ES.app.stats.firstPaint !== null", timeout=20000)
+    page.wait_for_function("window.ES && ES.app && ES.app.stats.firstInteractive !== null", timeout=20000)
     return opened
 
 

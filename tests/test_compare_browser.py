@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browser_helpers import needs_chromium, open_report, settle, show
+from browser_helpers import check_previews, needs_chromium, open_report, settle, show
 
 from epochscope.generator.compare import render_compare
 from epochscope.generator.compare_synthetic import (
@@ -84,6 +84,8 @@ def test_offline_every_chart_draws_and_every_help_opens(browser, pages):
 
 def test_sorting_the_table_and_hiding_variants(browser, pages):
     opened = open_report(browser, pages["sweep"])
+    first = opened.evaluate("document.querySelector('.chart-card[data-status=ok]').dataset.chart")
+    check_previews(opened, first)  # the first paint comes before plotly.js runs
     order = "() => Array.from(document.querySelectorAll('#summary tbody tr')).map(tr => Number(tr.dataset.v))"
     values = """(col) => { const i = Array.from(document.querySelectorAll('#summary thead th'))
         .findIndex(th => th.dataset.col === col);

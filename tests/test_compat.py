@@ -4,18 +4,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import h5py
 import numpy as np
+import pytest
 
-from epochscope.archives import open_bundle, verify_bundle
+from epochscope.archives import FORMAT_VERSION, open_bundle, verify_bundle
 
 DATA = Path(__file__).with_name("data")
 
 
-def test_reads_format_1_0_golden_file():
-    path = DATA / "bundle-1.0.bundle"
+def test_current_format_has_a_golden_file():
+    assert (DATA / f"bundle-{FORMAT_VERSION}.bundle").is_file(), "run tests/data/make_golden.py"
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.1"])
+def test_reads_golden_file(version):
+    path = DATA / f"bundle-{version}.bundle"
     assert verify_bundle(path).ok
+    with h5py.File(path, "r") as f:
+        assert f.attrs["encoding-version"].decode() == version
     with open_bundle(path) as b:
-        assert b.name == "golden-1.0" and b.status == "complete"
+        assert b.name == f"golden-{version}" and b.status == "complete"
         assert b.context["seeds"] == {"data_seed": 1, "model_seed": 2}
         np.testing.assert_allclose(b.series("train_loss")[1], np.linspace(2.0, 0.1, 5))
         np.testing.assert_array_equal(b.series("test_acc")[0], [0, 2, 4])
@@ -27,3 +36,8 @@ def test_reads_format_1_0_golden_file():
         art = b.artifact("norms")
         assert art.scalars == {"max": 3.74} and list(art.summary("sel")) == [0, 1]
         assert list(b.table("candidates")["id"]) == ["a", "b"]
+        if version != "1.0":  # tree 2.0: values below the top level, empty mappings
+            assert ck.state["rng"]["numpy"]["kind"] == "MT19937"
+            assert ck.state["rng"]["numpy"]["pos"] == 3
+            np.testing.assert_array_equal(ck.state["rng"]["numpy"]["keys"], [0, 1, 2])
+            assert ck.state["empty"] == {}

@@ -281,7 +281,7 @@ def test_shared_assets_write_plotly_once(full_bundle, tmp_path):
     assert len(scripts) == 1
     for page in (one, two):
         html = page.read_text()
-        assert f'<script src="../assets/{scripts[0].name}"></script>' in html
+        assert f'<script type="text/plain" id="es-plotly" data-src="../assets/{scripts[0].name}"></script>' in html
         assert plotly_js()[:200] not in html
         assert len(html) < len(plotly_js())
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from browser_helpers import (
+    check_previews,
     draw_all,
     needs_chromium,
     open_report,
@@ -92,7 +93,7 @@ def test_full_report_offline_every_chart_draws_and_explains_itself(browser, repo
 
 def test_lazy_rendering_and_the_epoch_controls(browser, reports):
     opened = open_report(browser, reports["full"])
-    settle(opened)
+    check_previews(opened, "loss")  # the first paint comes before plotly.js runs
     # only charts in (or about to come into) view are drawn; off-screen ones wait, dirty
     drawn = opened.evaluate("Object.values(ES.app.charts).filter(c => c.card.dataset.drawn).map(c => c.name)")
     assert "loss" in drawn and "attention" not in drawn and "neuron_clusters" not in drawn
@@ -110,7 +111,10 @@ def test_lazy_rendering_and_the_epoch_controls(browser, reports):
     assert opened.evaluate("ES.app.charts.attention.dirty") is True
     # the slider moves the detail charts
     show(opened, "neuron_clusters")
-    assert opened.evaluate("ES.app.charts.neuron_clusters.shownEpoch") == snap[-1]
+    # it may have been drawn earlier, as a neighbour of "attention": coming into view, dirty,
+    # it is redrawn at the new epoch
+    opened.page.wait_for_function(f"ES.app.charts.neuron_clusters.shownEpoch === {snap[-1]}", timeout=10000)
+    settle(opened)
     z_before = opened.evaluate("JSON.stringify(Array.from(document.getElementById('p-neuron_clusters').data[0].z[0]))")
     opened.page.locator("#epoch-slider").fill("2")
     opened.page.wait_for_function(f"ES.app.state.epoch === {snap[2]}")
@@ -222,8 +226,10 @@ def test_user_strings_never_execute_or_become_markup(browser, reports):
     legend = opened.evaluate("Array.from(document.querySelectorAll('#p-weight_norms .legendtext')).map(e => e.textContent)")
     assert EVIL2 in legend
     assert opened.evaluate("document.querySelector('#event-kinds label').textContent") == EVIL2 + " (1)"
-    # no script element beyond the report's own: data, arrays, plotly.js, the page's code
-    assert opened.evaluate("document.querySelectorAll('script').length === 3 + Object.keys(ES.page.arrays).length")
+    # no script element beyond the report's own: data, arrays, the inert plotly.js block and the
+    # script started from it, the page's code
+    assert opened.evaluate("document.querySelectorAll('script').length === 4 + Object.keys(ES.page.arrays).length")
+    assert opened.evaluate("document.querySelectorAll('head script').length") == 1
     assert opened.evaluate("document.querySelectorAll('.js-plotly-plot svg img, .js-plotly-plot svg a').length") == 0
     assert opened.blocked == [] and opened.errors == []
     opened.page.close()
@@ -254,6 +260,7 @@ def test_metrics_only_report(browser, reports):
 def test_shared_assets_csv_download_and_copy_as_json(browser, reports):
     opened = open_report(browser, reports["shared"])  # plotly.js from ../assets/, not inlined
     assert opened.evaluate("typeof Plotly") == "object"
+    check_previews(opened, "loss")
     show(opened, "loss")
     with opened.page.expect_download() as info:
         opened.page.locator("#download-csv").click()

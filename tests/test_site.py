@@ -136,7 +136,7 @@ def test_site_in_a_real_browser_after_moving_the_folder(built, tmp_path):
 
         # index -> report -> back to the index, all by relative links
         page.click("a[href='runs/sweepA/p13_s2.html']")
-        page.wait_for_function("window.ES && ES.app && ES.app.stats.firstPaint !== null", timeout=20000)
+        page.wait_for_function("window.ES && ES.app && ES.app.stats.firstInteractive !== null", timeout=20000)
         assert page.url.endswith("copied-site/runs/sweepA/p13_s2.html")
         page.click("text=All runs")
         page.wait_for_selector("#runs")
@@ -144,7 +144,7 @@ def test_site_in_a_real_browser_after_moving_the_folder(built, tmp_path):
 
         # index -> comparison page, whose alignment toggle works
         page.click("a[href='compare/sweepA.html']")
-        page.wait_for_function("window.ES && ES.app && ES.app.stats.firstPaint !== null", timeout=20000)
+        page.wait_for_function("window.ES && ES.app && ES.app.stats.firstInteractive !== null", timeout=20000)
         page.click("button.seg-btn[data-align=turn]")
         page.wait_for_function("location.hash.includes('x=turn')", timeout=5000)
         assert page.get_attribute("button.seg-btn[data-align=turn]", "aria-pressed") == "true"

@@ -44,7 +44,7 @@ def read_weights(bundle: Bundle, epoch: int) -> dict[str, np.ndarray]:
     state = g["state"]
     if "model" not in state:
         raise AnalysisError(f"checkpoint at epoch {epoch} holds no model weights (state/model)")
-    tree = fmt.read_tree(state["model"])
+    tree = fmt.read_tree(state, "model")
     special = _special_dtypes(g)
     out = {}
     for k, v in tree.items():

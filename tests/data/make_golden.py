@@ -1,4 +1,4 @@
-"""Writes tests/data/bundle-1.0.bundle: a small format-1.0 bundle kept in git forever.
+"""Writes tests/data/bundle-<FORMAT_VERSION>.bundle: a small bundle kept in git forever.
 
 Run only when a new format version is released (with a new file name); never regenerate an
 old golden file — tests/test_compat.py must keep reading the bytes the old writer produced.
@@ -8,14 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
-from epochscope.archives import ArtifactUpdate, BundleWriter, Segment
+from epochscope.archives import FORMAT_VERSION, ArtifactUpdate, BundleWriter, Segment
 
-OUT = Path(__file__).with_name("bundle-1.0.bundle")
+OUT = Path(__file__).with_name(f"bundle-{FORMAT_VERSION}.bundle")
 
 if __name__ == "__main__":
     with BundleWriter(OUT, create=True, overwrite=True) as w:
         w.write(Segment(
-            context={"config": {"name": "golden-1.0", "p": 5, "lr": 0.001},
+            context={"config": {"name": f"golden-{FORMAT_VERSION}", "p": 5, "lr": 0.001},
                      "seeds": {"data_seed": 1, "model_seed": 2},
                      "environment": {"python": "3.11.7", "torch": "2.13.0+cpu"}},
             session={"id": "golden", "started": "2026-11-21T00:00:00+00:00", "status": "running"},
@@ -26,7 +26,11 @@ if __name__ == "__main__":
             checkpoints={4: ({"model_class": "x:Y", "model_config": {"d": 2}, "tensor_dtypes": {}},
                              {"model": {"W": np.arange(4, dtype=np.float32).reshape(2, 2)},
                               "optimizer": {"state": {"0": {"step": np.array(4.0, dtype=np.float32)}},
-                                            "param_groups": [{"lr": 0.001, "betas": [0.9, 0.98]}]}})},
+                                            "param_groups": [{"lr": 0.001, "betas": [0.9, 0.98]}]},
+                              # Since 1.1: non-array leaves below the top level, an empty mapping.
+                              "rng": {"numpy": {"kind": "MT19937", "keys": np.arange(3, dtype=np.uint32),
+                                                "pos": 3}},
+                              "empty": {}})},
             artifacts={"norms": ArtifactUpdate(version="1", epochs=np.array([4]),
                                                per_epoch={"W": np.array([[3.74]])},
                                                summary={"sel": np.array([0, 1])},
