@@ -11,7 +11,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -303,7 +303,7 @@ def consolidate(path: str | os.PathLike, *, _locked: bool = False) -> None:
                 f.attrs["name"] = b.name
                 f.attrs["consolidated"] = time.time()
                 write_content(f, merged)
-                _write_manifest(f)
+                _write_manifest(f, skip=_copied_from(path, merged))
         # The new main file holds every segment; only now is the journal redundant.
         shutil.rmtree(journal_dir(path), ignore_errors=True)
     finally:
@@ -311,11 +311,30 @@ def consolidate(path: str | os.PathLike, *, _locked: bool = False) -> None:
             lock.release()
 
 
-def _write_manifest(f: h5py.File) -> None:
-    """Store a SHA-256 of every dataset's content as its `sha256` attribute."""
+def _copied_from(path: Path, merged: Segment) -> set[str]:
+    """Checkpoint groups `merged` copies from the main file at `path` (which has a manifest)."""
+    if not path.exists():
+        return set()
+    return {f"checkpoints/{fmt.checkpoint_key(epoch)}" for epoch, item in (merged.checkpoints or {}).items()
+            if isinstance(item, h5py.Group) and os.path.samefile(item.file.filename, path)}
 
-    def visit(_name: str, obj: h5py.HLObject) -> None:
-        if isinstance(obj, h5py.Dataset):
-            fmt.set_attr_str(obj, "sha256", fmt.sha256_of(obj))
 
-    f.visititems(visit)
+def _write_manifest(f: h5py.File, skip: Collection[str] = ()) -> None:
+    """Store a SHA-256 of every dataset's content as its `sha256` attribute.
+
+    A dataset copied whole from the previous main file keeps the checksum it was given when
+    first consolidated: rehashing it would cost most of a consolidation's time and would bless
+    any damage it took since (`verify` compares against the original). `skip`: paths of groups
+    copied whole from the previous main file, not even walked (its checkpoints).
+    """
+
+    def walk(group: h5py.Group, prefix: str) -> None:
+        for name, obj in group.items():
+            if prefix + name in skip:
+                continue
+            if isinstance(obj, h5py.Group):
+                walk(obj, f"{prefix}{name}/")
+            elif "sha256" not in obj.attrs:
+                fmt.set_attr_str(obj, "sha256", fmt.sha256_of(obj))
+
+    walk(f, "")

@@ -182,13 +182,14 @@ def main(argv: list[str] | None = None) -> int:
         default=2,
         help="torch threads of the naive run (default 2: both cores, intra-op)",
     )
-    ap.add_argument("--no-prefetch", action="store_true")
+    ap.add_argument("--prefetch", action="store_true",
+                    help="read + forward the next checkpoint in a background thread")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     args.workdir.mkdir(parents=True, exist_ok=True)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
-        f"pipeline: torch threads {args.threads}, prefetch {not args.no_prefetch}; naive: torch "
+        f"pipeline: torch threads {args.threads}, prefetch {args.prefetch}; naive: torch "
         f"threads {args.naive_threads}; {os.cpu_count()} cpus, load average {load:.1f}"
     )
 
@@ -201,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.copy(src, work)
 
     t_cpu, t = time.process_time(), time.perf_counter()
-    result = analyze(work, prefetch=not args.no_prefetch)
+    result = analyze(work, prefetch=args.prefetch)
     wall, cpu = time.perf_counter() - t, time.process_time() - t_cpu
     stages = result.timings
     io = stages.get("write", 0.0) + stages.get("consolidate", 0.0)
@@ -242,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copy(big, sized)
         before = sized.stat().st_size
         t = time.perf_counter()
-        analyze(sized, prefetch=not args.no_prefetch)
+        analyze(sized, prefetch=args.prefetch)
         print(
             f"\nsize with {n} checkpoints analysed ({time.perf_counter() - t:.1f}s): file "
             f"{_mb(before)} before, {_mb(sized.stat().st_size)} after"

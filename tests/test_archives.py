@@ -166,6 +166,29 @@ def test_flipped_byte_in_unchunked_scalar_is_caught_by_sha256(tmp_path):
     assert not report.ok and any("SHA-256" in p for p in report.problems)
 
 
+def test_damage_to_a_checkpoint_survives_later_consolidations(tmp_path):
+    # Consolidation keeps the checksums of checkpoints copied from the main file (it does not
+    # rehash them), so damage done between consolidations is still reported afterwards.
+    path = tmp_path / "damaged.h5"
+    _write_full(path)
+    with h5py.File(path, "r") as f:
+        dset = f["checkpoints/e0000000004/state/model/w"]
+        offset = dset.id.get_chunk_info(0).byte_offset
+        before = dset.attrs["sha256"]
+    data = bytearray(path.read_bytes())
+    data[offset + 5] ^= 0x10
+    path.write_bytes(bytes(data))
+    with BundleWriter(path, create=False) as w:
+        w.write(Segment(metrics={"loss": (np.array([5]), np.array([0.1]))}))
+        w.consolidate()
+    with h5py.File(path, "r") as f:
+        assert f["checkpoints/e0000000004/state/model/w"].attrs["sha256"] == before
+        assert f["metrics/loss/value"].attrs["sha256"]  # rewritten data is hashed anew
+    report = verify_bundle(path)
+    assert not report.ok
+    assert any("e0000000004/state/model/w" in p for p in report.problems)
+
+
 def test_newer_format_version_is_refused(tmp_path):
     path = tmp_path / "new.h5"
     _write_full(path)

@@ -204,7 +204,7 @@ class _Run:
         progress: Progress | None,
         batch_size: int,
         result: AnalysisResult,
-        prefetch: bool = True,
+        prefetch: bool = False,
     ):
         self.path = path
         self.writer = writer
@@ -625,7 +625,7 @@ def analyze(
     progress: Progress | None = None,
     params: dict[str, dict[str, Any]] | None = None,
     batch_size: int = BATCH_SIZE,
-    prefetch: bool = True,
+    prefetch: bool = False,
 ) -> AnalysisResult:
     """Run analyzers over the bundle at `bundle_path` and store their artifacts in it.
 
@@ -638,7 +638,8 @@ def analyze(
     batch_size: checkpoints per journal segment (and per batched weight computation).
     prefetch: read + forward the next checkpoint in a background thread while the analyzers
         work on this one; each of the two stages then gets half of torch's intra-op threads
-        for the duration of the call.
+        for the duration of the call. Off by default: on 2 cores it was slower (26-30 s
+        against 19-21 s for 100 nanda2023 checkpoints, benchmarks/bench_analysis.py).
     Raises EpochscopeError (AnalysisError / BundleError) with a one-line message.
     """
     t_start = time.perf_counter()

@@ -12,6 +12,7 @@ later (a forced re-run chooses again).
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -64,10 +65,14 @@ def run_probe(model: torch.nn.Module, probe: Probe) -> dict[str, torch.Tensor]:
     """One forward pass over the probe; the final-position cache as a dict of tensors.
 
     Expects `model.run_with_cache(tokens)` returning `(logits, cache)` or a dict, with
-    `mlp_post` [B, d_mlp], `pattern` [B, heads, n_ctx] (the final query) and `logits` [B, p].
+    `mlp_post` [B, d_mlp], `pattern` [B, heads, n_ctx] (the final query) and `logits` [B, p];
+    a model whose `run_with_cache` takes `names` is told which entries are needed.
     """
     with torch.inference_mode():
-        out = model.run_with_cache(probe.tokens)
+        if "names" in inspect.signature(model.run_with_cache).parameters:
+            out = model.run_with_cache(probe.tokens, names=REQUIRED_CACHE)  # only what is needed
+        else:
+            out = model.run_with_cache(probe.tokens)
     if isinstance(out, tuple):
         logits, cache = out
         cache = dict(cache)
