@@ -21,7 +21,7 @@ from pathlib import Path
 
 import h5py
 
-from epochscope.archives.format import LIBVER
+from epochscope.archives.format import LIBVER, write_deferred
 
 _SEGMENT_RE = re.compile(r"^seg-(\d{8})\.h5$")
 
@@ -87,17 +87,21 @@ def commit(tmp: Path, target: Path, *, durable: bool = True) -> None:
 
 
 @contextlib.contextmanager
-def atomic_h5(target: Path, *, committer: Committer | None = None,
-              durable: bool = True) -> Iterator[h5py.File]:
+def atomic_h5(target: Path, *, committer: Committer | None = None, durable: bool = True,
+              deferred: list | None = None) -> Iterator[h5py.File]:
     """Write an HDF5 file that appears at `target` complete or not at all.
 
     With a `committer`, the fsync and rename happen on its background thread (in order),
     so the caller does not wait for the disk; `Committer.wait()` makes them durable.
+    `deferred`: raw writes (see `format.write_tree`) made once HDF5 has closed the file,
+    before it is committed.
     """
     tmp = tmp_name(target)
     try:
         with h5py.File(tmp, "w", libver=LIBVER) as f:
             yield f
+        if deferred:
+            write_deferred(tmp, deferred)
         if committer is None:
             commit(tmp, target, durable=durable)
         else:

@@ -125,8 +125,9 @@ class BundleWriter:
         self._seq += 1
         if not wait and self._committer is None:
             self._committer = Committer()
+        deferred: list = []  # checkpoint tensors: written raw once HDF5 has closed the file
         with atomic_h5(jdir / f"seg-{self._seq:08d}.h5", committer=None if wait else self._committer,
-                       durable=self.durable) as f:
+                       durable=self.durable, deferred=deferred) as f:
             fmt.set_attr_str(f, "encoding-type", fmt.SEGMENT_NAME)
             fmt.set_attr_str(f, "encoding-version", fmt.FORMAT_VERSION)
             fmt.set_attr_str(f, "journal-id", self._journal_id)
@@ -134,7 +135,7 @@ class BundleWriter:
             f.attrs["written"] = time.time()
             if self._reset_pending:
                 f.attrs["reset"] = True
-            write_content(f, segment)
+            write_content(f, segment, deferred=deferred)
             if wait:
                 self.sync()  # earlier background commits land before this one is renamed
         self._reset_pending = False
@@ -172,8 +173,11 @@ class BundleWriter:
         self.close()
 
 
-def write_content(f: h5py.File, seg: Segment) -> None:
-    """Write the elements of `seg` under the root of `f` (segment or consolidated file)."""
+def write_content(f: h5py.File, seg: Segment, *, deferred: list | None = None) -> None:
+    """Write the elements of `seg` under the root of `f` (segment or consolidated file).
+
+    `deferred`: see `format.write_tree` (the caller writes those bytes after closing `f`).
+    """
     if seg.context is not None:
         g = f.create_group("context")
         fmt.set_encoding(g, "context")
@@ -211,7 +215,7 @@ def write_content(f: h5py.File, seg: Segment) -> None:
             fmt.set_encoding(c, "checkpoint")
             c.attrs["epoch"] = int(epoch)
             fmt.set_attr_json(c, "meta", meta)
-            fmt.write_tree(c.create_group("state"), tree)
+            fmt.write_tree(c.create_group("state"), tree, deferred=deferred)
     if seg.artifacts:
         g = f.create_group("artifacts")
         fmt.set_encoding(g, "artifacts")

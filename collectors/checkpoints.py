@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from epochscope.archives import Bundle, open_bundle
+from epochscope.archives.format import Concat
 from epochscope.errors import EpochscopeError
 
 __all__ = [
@@ -80,6 +81,33 @@ def _state_tree(obj: Any, prefix: str, dtypes: dict[str, str]) -> Any:
     return obj
 
 
+def _optimizer_tree(sd: dict[str, Any], dtypes: dict[str, str]) -> dict[str, Any]:
+    """The optimizer's state dict as a tree. A per-parameter state key holding a tensor of one
+    dtype for every parameter (AdamW's `exp_avg`, `exp_avg_sq`, `step`) is stored as ONE
+    dataset, `flat/<key>`: the parameters' tensors flattened end to end in `flat_layout`
+    order (a dataset per parameter and key made the HDF5 bookkeeping cost more than the
+    bytes). Other keys stay per parameter under `state/<index>/<key>`."""
+    state = sd["state"]
+    params = sorted(state, key=int)
+    flat: dict[str, Concat] = {}
+    shapes: dict[str, list[list[int]]] = {}
+    for key in sorted({k for s in state.values() for k in s}):
+        tensors = [state[i].get(key) for i in params]
+        if all(isinstance(t, torch.Tensor) for t in tensors) and len({t.dtype for t in tensors}) == 1:
+            flat[key] = Concat(tuple(_to_numpy(t, f"optimizer/flat/{key}", dtypes).reshape(-1) for t in tensors))
+            shapes[key] = [list(t.shape) for t in tensors]
+    rest = {str(i): {k: _state_tree(v, f"optimizer/state/{i}/{k}", dtypes) for k, v in s.items() if k not in flat}
+            for i, s in state.items()}
+    tree: dict[str, Any] = {"param_groups": _state_tree(sd["param_groups"], "optimizer/param_groups", dtypes)}
+    rest = {i: s for i, s in rest.items() if s}
+    if rest or not flat:
+        tree["state"] = rest
+    if flat:
+        tree["flat"] = flat
+        tree["flat_layout"] = {"params": [int(i) for i in params], "shapes": shapes}
+    return tree
+
+
 def capture_rng() -> dict[str, Any]:
     """Every RNG state training may touch: torch (CPU and CUDA), numpy, python."""
     np_state = np.random.get_state()
@@ -106,11 +134,7 @@ def capture_checkpoint(model: torch.nn.Module, optimizer: torch.optim.Optimizer 
                             "model_config": model_config_of(model)}
     if optimizer is not None:
         sd = optimizer.state_dict()
-        tree["optimizer"] = {
-            "state": {str(i): {k: _state_tree(v, f"optimizer/state/{i}/{k}", dtypes) for k, v in s.items()}
-                      for i, s in sd["state"].items()},
-            "param_groups": _state_tree(sd["param_groups"], "optimizer/param_groups", dtypes),
-        }
+        tree["optimizer"] = _optimizer_tree(sd, dtypes)
         meta["optimizer_class"] = class_path(type(optimizer))
     if rng:
         tree["rng"] = capture_rng()
@@ -120,7 +144,7 @@ def capture_checkpoint(model: torch.nn.Module, optimizer: torch.optim.Optimizer 
 
 # -- loading ---------------------------------------------------------------------------------
 def _to_tensor(arr: Any, key: str, dtypes: dict[str, str]) -> torch.Tensor:
-    t = torch.from_numpy(np.ascontiguousarray(arr))
+    t = torch.from_numpy(np.asarray(arr, order="C"))  # keeps 0-d arrays 0-d (ascontiguousarray does not)
     if key in dtypes:
         t = t.view(getattr(torch, dtypes[key]))
     return t
@@ -245,6 +269,14 @@ def _optimizer_state(tree: dict[str, Any], dtypes: dict[str, str]) -> dict[str, 
         return obj
 
     state = {int(i): back(s, f"optimizer/state/{i}") for i, s in tree.get("state", {}).items()}
+    layout = tree.get("flat_layout")
+    for key, arr in (tree.get("flat") or {}).items():
+        offset = 0
+        for i, shape in zip(layout["params"], layout["shapes"][key], strict=True):
+            n = int(np.prod(shape, dtype=np.int64))
+            part = np.asarray(arr)[offset:offset + n].reshape(shape)
+            state.setdefault(int(i), {})[key] = _to_tensor(part, f"optimizer/flat/{key}", dtypes).clone()
+            offset += n
     groups = []
     for g in tree["param_groups"]:
         g = dict(g)

@@ -42,10 +42,18 @@ window.ES = window.ES || {};
     return a !== 0 && (a >= 1e5 || a < 1e-3) ? v.toExponential(1) : String(+v.toPrecision(4));
   }
 
+  // An overlay y axis with a fixed range (event lines span [0, 1] on one), or null.
+  function overlayAxis(layout, name) {
+    const ax = layout["yaxis" + name.slice(1)];
+    return ax && ax.overlaying === "y" && ax.range ? ax : null;
+  }
+
   function lineTraces(fig) {
+    const L = fig.layout || {};
     return (fig.data || []).filter((t) => (!t.type || t.type === "scatter" || t.type === "scattergl")
       && t.visible !== false && t.visible !== "legendonly" && (!t.xaxis || t.xaxis === "x")
-      && (!t.yaxis || t.yaxis === "y") && t.x && t.y && t.x.length);
+      && (!t.yaxis || t.yaxis === "y" || (overlayAxis(L, t.yaxis) && t.mode === "lines"))
+      && t.x && t.y && t.x.length);
   }
 
   // The extent of the finite values of `arrays` after `f` ([lo, hi], or null).
@@ -72,8 +80,10 @@ window.ES = window.ES || {};
     const logx = xa.type === "log", logy = ya.type === "log";
     const fx = logx ? (v) => (v > 0 ? Math.log10(v) : NaN) : (v) => (v === null ? NaN : +v);
     const fy = logy ? (v) => (v > 0 ? Math.log10(v) : NaN) : (v) => (v === null ? NaN : +v);
+    const main = traces.filter((t) => !t.yaxis || t.yaxis === "y");
+    if (!main.length) return false;
     const xr = xa.range || extent(traces.map((t) => t.x), fx);
-    let yr = ya.range || extent(traces.map((t) => t.y), fy);
+    let yr = ya.range || extent(main.map((t) => t.y), fy);
     if (!xr || !yr) return false;
     if (!ya.range) { const pad = (yr[1] - yr[0]) * 0.05; yr = [yr[0] - pad, yr[1] + pad]; }
     const legend = L.showlegend !== false && traces.some((t) => t.name && t.showlegend !== false);
@@ -115,14 +125,17 @@ window.ES = window.ES || {};
       const colour = (t.line && t.line.color) || (t.marker && typeof t.marker.color === "string" && t.marker.color)
         || PALETTE[k % PALETTE.length];
       const markersOnly = t.mode === "markers";
+      const over = t.yaxis && t.yaxis !== "y" ? overlayAxis(L, t.yaxis).range : null;
+      const ty = over ? (v) => top + ph - ((v - over[0]) / (over[1] - over[0])) * ph : (v) => sy(fy(v));
       let d = "", pen = false;
       for (let i = 0; i < t.y.length; i++) {
-        const x = fx(t.x[i]), y = fy(t.y[i]);
+        const x = fx(t.x[i]), y = t.y[i] === null ? NaN : ty(t.y[i]);
         if (!(x === x && y === y)) { pen = false; continue; }
-        d += (pen && !markersOnly ? "L" : "M") + sx(x).toFixed(1) + " " + sy(y).toFixed(1) + (markersOnly ? "h0" : "");
+        d += (pen && !markersOnly ? "L" : "M") + sx(x).toFixed(1) + " " + y.toFixed(1) + (markersOnly ? "h0" : "");
         pen = true;
       }
       node("path", { d: d, fill: "none", stroke: colour, "stroke-linecap": "round", "stroke-linejoin": "round",
+        opacity: t.opacity === undefined ? 1 : t.opacity,
         "stroke-width": markersOnly ? 5 : (t.line && t.line.width) || 1.5,
         "stroke-dasharray": t.line && t.line.dash === "dot" ? "2 3" : t.line && t.line.dash ? "6 4" : "none" }, plot);
       if (legend && t.name && t.showlegend !== false && legendX < width - 80) {

@@ -199,3 +199,49 @@ def test_non_durable_mode_round_trips(tmp_path, tiny_model_cls):
     with epochscope.open_bundle(path) as b:
         assert b.status == "complete" and b.checkpoint_epochs == [0] and not b.segments
     assert epochscope.verify_bundle(path).ok
+
+
+def _state_equal(a: dict, b: dict) -> None:
+    assert a["param_groups"] == b["param_groups"]
+    assert sorted(a["state"]) == sorted(b["state"])
+    for i, s in a["state"].items():
+        assert sorted(s) == sorted(b["state"][i])
+        for k, v in s.items():
+            w = b["state"][i][k]
+            if isinstance(v, torch.Tensor):
+                assert v.dtype == w.dtype and v.shape == w.shape and torch.equal(v, w), (i, k)
+            else:
+                assert v == w, (i, k)
+
+
+@pytest.mark.parametrize("make_opt", [
+    lambda ps: torch.optim.AdamW(ps, lr=1e-2, weight_decay=0.5),
+    lambda ps: torch.optim.SGD(ps, lr=1e-2, momentum=0.9),
+    lambda ps: torch.optim.Adagrad(ps, lr=1e-2),
+], ids=["adamw", "sgd-momentum", "adagrad"])
+def test_optimizer_state_is_packed_per_key_and_restored_exactly(tmp_path, make_opt):
+    import h5py
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.ReLU(), torch.nn.Linear(6, 2))
+    model[0].bias.requires_grad_(False)  # a parameter without optimizer state
+    model.config = {}
+    opt = make_opt([p for p in model.parameters()])
+    _train_steps(model, opt, 3)
+    path = tmp_path / "opt.h5"
+    with epochscope.Recorder(path, config={}) as rec:
+        rec.checkpoint(3, model, opt)
+    with h5py.File(path, "r") as f:
+        flat = f["checkpoints/e0000000003/state/optimizer/flat"]
+        assert set(flat) == set(next(iter(opt.state_dict()["state"].values())))  # one dataset per key
+        assert "state" not in f["checkpoints/e0000000003/state/optimizer"]  # nothing left per parameter
+    fresh = make_opt(list(model.parameters()))
+    restore_checkpoint(path, 3, model, fresh, restore_rng=False)
+    _state_equal(opt.state_dict(), fresh.state_dict())
+    # and training continues identically
+    torch.manual_seed(1)
+    a = _train_steps(model, opt, 2)
+    torch.manual_seed(1)
+    restore_checkpoint(path, 3, model, fresh, restore_rng=False)
+    b = _train_steps(model, fresh, 2)
+    assert a != [] and a == b

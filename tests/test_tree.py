@@ -60,3 +60,38 @@ def test_unknown_tree_major_is_refused(tmp_path):
         fmt.set_attr_str(g, "encoding-version", "3.0")
         with pytest.raises(ValueError, match="tree encoding version 3.0"):
             fmt.read_tree(g)
+
+
+def test_checkpoint_tensors_are_written_raw_after_hdf5_closes_the_segment(tmp_path):
+    # BundleWriter reserves contiguous space for checkpoint tensors and pwrites their bytes once
+    # HDF5 has closed the segment: every dtype must come back bit-exact, and stay exact through
+    # consolidation.
+    from epochscope.archives import BundleWriter, Segment, open_bundle, verify_bundle
+
+    tensors = {
+        "f32": np.random.default_rng(0).standard_normal((7, 5)).astype(np.float32),
+        "f16": np.linspace(-2, 2, 9, dtype=np.float16),
+        "i64": np.arange(-3, 3, dtype=np.int64),
+        "u8": np.arange(200, dtype=np.uint8),
+        "flags": np.array([True, False, True]),
+        "big_endian": np.arange(4, dtype=">f8"),
+        "scalar": np.array(2.5, dtype=np.float32),
+        "empty": np.zeros((0, 3), np.float32),
+        "strided": np.arange(20, dtype=np.float32).reshape(4, 5)[:, ::2],
+    }
+    path = tmp_path / "raw.h5"
+    with BundleWriter(path, create=True) as w:
+        w.write(Segment(context={"config": {}}, checkpoints={3: ({}, {"model": tensors})}))
+        with w.open_reader() as b:
+            got = b.checkpoint(3).state["model"]
+            for name, arr in tensors.items():
+                assert got[name].dtype == arr.dtype.newbyteorder("<") or got[name].dtype == arr.dtype, name
+                np.testing.assert_array_equal(got[name], arr, err_msg=name)
+            seg = next((path.parent / (path.name + ".journal")).glob("seg-*.h5"))
+        with h5py.File(seg, "r") as f:
+            assert f["checkpoints/e0000000003/state/model/f32"].chunks is None  # contiguous
+        w.consolidate()
+    assert verify_bundle(path).ok
+    with open_bundle(path) as b:
+        for name, arr in tensors.items():
+            np.testing.assert_array_equal(b.checkpoint(3).state["model"][name], arr, err_msg=name)
