@@ -40,12 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("bundles", nargs="+", type=Path)
     args = ap.parse_args(argv)
     rows = [row(p) for p in args.bundles]
-    head = f"{'run':24s} {'p':>4s} {'seeds d/m':>10s} {'epochs':>7s} {'train>=99%':>10s} {'turn':>7s} " \
+    head = f"{'run':34s} {'p':>4s} {'seeds d/m':>10s} {'epochs':>7s} {'train>=99%':>10s} {'turn':>7s} " \
            f"{'test>=95%':>10s} {'conf':>5s}  cross-checks agreeing   ok"
     print(head)
     for r in rows:
         conf = f"{r['confidence']:.2f}" if r["confidence"] is not None else "-"
-        print(f"{r['run'][:24]:24s} {r['p']!s:>4s} {r['seeds']:>10s} {r['epochs']:>7d} {r['train99']!s:>10s} "
+        print(f"{r['run'][:34]:34s} {r['p']!s:>4s} {r['seeds']:>10s} {r['epochs']:>7d} {r['train99']!s:>10s} "
               f"{r['turn']!s:>7s} {r['test95']!s:>10s} {conf:>5s}  {r['agree']:22s} {'yes' if r['ok'] else 'NO'}"
               + (f"  ({r['reason']})" if r["reason"] else ""))
     return 0 if all(r["ok"] for r in rows) else 1
