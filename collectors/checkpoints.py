@@ -82,11 +82,14 @@ def _state_tree(obj: Any, prefix: str, dtypes: dict[str, str]) -> Any:
 
 
 def _optimizer_tree(sd: dict[str, Any], dtypes: dict[str, str]) -> dict[str, Any]:
-    """The optimizer's state dict as a tree. A per-parameter state key holding a tensor of one
-    dtype for every parameter (AdamW's `exp_avg`, `exp_avg_sq`, `step`) is stored as ONE
-    dataset, `flat/<key>`: the parameters' tensors flattened end to end in `flat_layout`
-    order (a dataset per parameter and key made the HDF5 bookkeeping cost more than the
-    bytes). Other keys stay per parameter under `state/<index>/<key>`."""
+    """The optimizer's state dict as a tree.
+
+    A per-parameter state key holding a tensor of one dtype for every parameter (AdamW's
+    `exp_avg`, `exp_avg_sq`, `step`) is stored as ONE dataset, `flat/<key>`: the parameters'
+    tensors flattened end to end in the order `flat_layout` gives (a dataset per parameter
+    and key made HDF5's bookkeeping cost more than the bytes). Other keys stay per parameter
+    under `state/<index>/<key>`.
+    """
     state = sd["state"]
     params = sorted(state, key=int)
     flat: dict[str, Concat] = {}
@@ -104,7 +107,9 @@ def _optimizer_tree(sd: dict[str, Any], dtypes: dict[str, str]) -> dict[str, Any
         tree["state"] = rest
     if flat:
         tree["flat"] = flat
-        tree["flat_layout"] = {"params": [int(i) for i in params], "shapes": shapes}
+        # a list, so the tree keeps it as one JSON leaf (a mapping would become HDF5 groups)
+        tree["flat_layout"] = [{"key": k, "params": [int(i) for i in params], "shapes": shapes[k]}
+                               for k in flat]
     return tree
 
 
@@ -269,10 +274,10 @@ def _optimizer_state(tree: dict[str, Any], dtypes: dict[str, str]) -> dict[str, 
         return obj
 
     state = {int(i): back(s, f"optimizer/state/{i}") for i, s in tree.get("state", {}).items()}
-    layout = tree.get("flat_layout")
+    layout = {rec["key"]: rec for rec in tree.get("flat_layout") or []}
     for key, arr in (tree.get("flat") or {}).items():
         offset = 0
-        for i, shape in zip(layout["params"], layout["shapes"][key], strict=True):
+        for i, shape in zip(layout[key]["params"], layout[key]["shapes"], strict=True):
             n = int(np.prod(shape, dtype=np.int64))
             part = np.asarray(arr)[offset:offset + n].reshape(shape)
             state.setdefault(int(i), {})[key] = _to_tensor(part, f"optimizer/flat/{key}", dtypes).clone()
