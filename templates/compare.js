@@ -377,16 +377,7 @@
     $$(".opt-select").forEach((s) => s.addEventListener("change", () => select(s.dataset.chart, s.value)));
     $$(".chip").forEach((c) => c.addEventListener("click", () => toggleVariant(Number(c.dataset.v))));
     $$(".sort-btn").forEach((b) => b.addEventListener("click", () => sortBy(b.dataset.col)));
-    $$(".help-btn").forEach((b) => b.addEventListener("click", () => {
-      const body = document.getElementById(b.getAttribute("aria-controls"));
-      body.hidden = !body.hidden;
-      b.setAttribute("aria-expanded", String(!body.hidden));
-    }));
-    $$("[data-goto]").forEach((a) => a.addEventListener("click", (e) => {
-      e.preventDefault();
-      const target = document.getElementById(a.dataset.goto);
-      if (target) target.scrollIntoView({ behavior: "smooth", block: "start" });
-    }));
+    ES.ui.wireHelpAndLinks();
     $("#copy-link").addEventListener("click", () => { writeHash(); copy(location.href, "Link copied"); });
     window.addEventListener("hashchange", () => apply(readHash()));
   }

@@ -67,5 +67,19 @@ window.ES = window.ES || {};
     });
   }
 
-  ES.ui = { toast, copy, observeCharts };
+  // Every "?" button opens and closes its help text; in-page links scroll smoothly.
+  function wireHelpAndLinks() {
+    document.querySelectorAll(".help-btn").forEach((b) => b.addEventListener("click", () => {
+      const body = document.getElementById(b.getAttribute("aria-controls"));
+      body.hidden = !body.hidden;
+      b.setAttribute("aria-expanded", String(!body.hidden));
+    }));
+    document.querySelectorAll("[data-goto]").forEach((a) => a.addEventListener("click", (e) => {
+      e.preventDefault();
+      const target = document.getElementById(a.dataset.goto);
+      if (target) target.scrollIntoView({ behavior: "smooth", block: "start" });
+    }));
+  }
+
+  ES.ui = { toast, copy, observeCharts, wireHelpAndLinks };
 })(window.ES);

@@ -285,16 +285,7 @@
     });
     $("#sb-toggle").addEventListener("click", () => setSidebar(!st.sidebar));
     $$(".scale-btn").forEach((b) => b.addEventListener("click", () => toggleScale(b.dataset.chart, b.dataset.axis)));
-    $$(".help-btn").forEach((b) => b.addEventListener("click", () => {
-      const body = document.getElementById(b.getAttribute("aria-controls"));
-      body.hidden = !body.hidden;
-      b.setAttribute("aria-expanded", String(!body.hidden));
-    }));
-    $$("[data-goto]").forEach((a) => a.addEventListener("click", (e) => {
-      e.preventDefault();
-      const target = document.getElementById(a.dataset.goto);
-      if (target) target.scrollIntoView({ behavior: "smooth", block: "start" });
-    }));
+    ES.ui.wireHelpAndLinks();
     const copyLink = $("#copy-link");
     if (copyLink) copyLink.addEventListener("click", () => { writeHashNow(); copy(location.href, "Link copied"); });
     const copyJson = $("#copy-json");
