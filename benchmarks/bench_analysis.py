@@ -11,9 +11,9 @@ random init (the analyzers' cost does not depend on whether the model has grokke
 Naive = what each analyzer would do on its own: for every analyzer and every checkpoint,
 `load_model` (read the whole checkpoint, rebuild, strict load), rerun the forward pass over
 the p x p probe for activation analyzers, compute that analyzer alone (nothing shared, no
-batching across checkpoints); the trajectory reloads every checkpoint too. It writes nothing,
-while the pipeline's time includes writing its segments and consolidating the bundle, so the
-ratio is conservative.
+batching across checkpoints); the trajectory reloads every checkpoint too; the metric analyzers
+see the same stored trajectory as in the pipeline. It writes nothing, while the pipeline's time
+includes writing its segments and consolidating the bundle, so the ratio is conservative.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import torch
 from epochscope.archives import open_bundle
 from epochscope.collectors.analysis import ANALYZERS, analyze
 from epochscope.collectors.analysis.base import EpochData, MetricsView
+from epochscope.collectors.analysis.memory import reuse_freed_memory
 from epochscope.collectors.analysis.pipeline import run_info
 from epochscope.collectors.analysis.probe import make_probe, reference_info, run_probe
 from epochscope.collectors.analysis.trajectory import RowStore
@@ -92,10 +93,16 @@ def build_bundle(path: Path, n_checkpoints: int, *, seed: int = 0) -> Path:
 
 
 def naive(path: Path) -> dict[str, float]:
-    """Every analyzer on its own: reload each checkpoint (and rerun the probe) per analyzer."""
+    """Every analyzer on its own: reload each checkpoint (and rerun the probe) per analyzer.
+
+    `path` is the bundle the pipeline analysed: its checkpoints are the same, and its stored
+    trajectory lets the turn detector cross-check with velocity and curvature as it does in the
+    pipeline (per-checkpoint analyzers never read stored artifacts). It runs with the same
+    allocator setting as the pipeline (`reuse_freed_memory`).
+    """
     times: dict[str, float] = {}
     t_all = time.perf_counter()
-    with open_bundle(path) as b:
+    with open_bundle(path) as b, reuse_freed_memory():
         info = run_info(b)
         epochs = info.checkpoint_epochs
         probe = make_probe(int(info.p), b.config)
@@ -220,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_naive:
         torch.set_num_threads(args.naive_threads)
         t_cpu = time.process_time()
-        times = naive(src)
+        times = naive(work)
         ncpu = time.process_time() - t_cpu
         print(
             f"\nnaive (reload + forward per analyzer, no writes): {times['total']:.1f}s wall ({ncpu:.1f}s CPU)"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import platform
+import resource
+
 import numpy as np
 import pytest
 import torch
@@ -22,6 +25,7 @@ from epochscope.collectors.analysis.loss import (
     per_example_ce,
     sum_directions,
 )
+from epochscope.collectors.analysis.memory import reuse_freed_memory
 from epochscope.collectors.analysis.trajectory import RowStore, pca_from_rows, turn_angles
 from epochscope.collectors.analysis.weights import matrix_view, singular_values, spectrum_metrics
 
@@ -57,6 +61,39 @@ def test_frequency_fractions_of_pure_waves():
     assert mixed[0] == pytest.approx(0.8) and mixed[3] == pytest.approx(0.2)
 
 
+@pytest.mark.parametrize("p", [17, 16])
+def test_diagonal_sums_give_the_full_transforms_energies(p):
+    """The O(p^2) path (row/column sums, wrapped diagonals) equals the full 2-D transform,
+    for odd p and for even p (whose Nyquist frequency has a cos component only)."""
+    torch.manual_seed(1)
+    maps = torch.randn(5, p, p, dtype=torch.float64)
+    a = torch.arange(p, dtype=torch.float64)
+    maps[1] = torch.cos(2 * torch.pi * 3 * (a[:, None] + a[None, :]) / p) + 0.2 * maps[1]
+    maps[2] = torch.cos(torch.pi * (a[:, None] - a[None, :]))  # the Nyquist (k = p/2) pattern
+    maps[3] = 50.0 + 1e-3 * maps[3]  # offset far larger than the variation
+    grid = maps.permute(1, 2, 0).contiguous().to(torch.float32)
+    flat = grid.reshape(p * p, -1)
+    full = fo.class_energy(fo.grid_fourier(grid.double(), p).float(), p)
+    k = torch.arange(1, p // 2 + 1)
+    centred, mean, var = fo.centre(flat)
+    fast = fo.frequency_energy(centred, p)
+    scale = full.sum(dim=(0, 1)) - full[0, 0]
+    for i, ref in enumerate((full[0, k], full[k, 0], full[k, k])):
+        assert torch.allclose(fast[i] / scale, ref / scale, atol=1e-5)
+    assert torch.allclose(var, maps.var(dim=(1, 2), unbiased=False), rtol=1e-5)
+    assert torch.allclose(mean, maps.mean(dim=(1, 2)), rtol=1e-6)
+    frac = fo.frequency_fractions(fast, var, mean, p)
+    plain = [0, 1, 2, 4]
+    assert np.allclose(frac[plain], fo.freq_fractions(maps[plain], p), atol=1e-5)
+    # shares do not depend on the offset: the offset map's equal those of its variation alone
+    assert np.allclose(frac[3], fo.freq_fractions(maps[3:4] - 50.0, p)[0], atol=1e-4)
+    if p % 2 == 0:
+        assert frac[2, -1] == pytest.approx(1.0)
+    low = fo.low_class_energy(centred.view(p, p, -1), p, 3)
+    low[0, 0] = full[0, 0]  # the centred maps' mean is zero
+    assert torch.allclose(low / scale, full[:4, :4] / scale, atol=1e-5)
+
+
 def test_gini_and_key_mask():
     assert fo.gini(np.ones(10)) == pytest.approx(0.0)
     assert fo.gini(np.r_[np.zeros(9), 1.0]) == pytest.approx(0.9)
@@ -78,10 +115,11 @@ def test_coarseness_fast_paths_equal_the_definitions():
     maps = torch.randn(6, P, P, dtype=torch.float64)
     maps[1] = _wave(1) + 0.1 * maps[1]
     maps[2] = _wave(7, on="sum")
+    maps[3] = 1e3 + 1e-2 * maps[3]  # a large offset: the variance must survive it
+    maps = maps.to(torch.float32).to(torch.float64)  # the same values as the float32 grid
     grid = maps.permute(1, 2, 0).contiguous().to(torch.float32)
-    q = fo.class_energy(fo.grid_fourier(grid, P), P)
-    for r in (0.125, 0.3):
-        assert np.allclose(co.fft_low_from_energy(q, P, r), co.fft_low_ratio(maps, r), atol=1e-5)
+    for r in (0.125, 0.3, 0.9):
+        assert np.allclose(co.fft_low_grid(grid, P, r), co.fft_low_ratio(maps, r), atol=1e-4)
     assert np.allclose(co.variance_kept_grid(grid, 5), co.variance_kept(maps, 5), atol=1e-5)
     assert np.allclose(co.gradient_grid(grid), co.gradient_magnitude(maps), atol=1e-5)
 
@@ -241,3 +279,34 @@ def test_shared_pca_basis(tmp_path):
     with open_bundle(one) as b:
         assert np.allclose(shared.project(read_weights(b, 20)), coords[2], atol=1e-4)
     assert isinstance(shared.self_intersections("tiny-2"), list)
+
+
+@pytest.mark.skipif(
+    platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only"
+)
+def test_reuse_freed_memory_stops_fresh_pages_per_allocation():
+    """Inside the block a freed 48 MB tensor's pages are reused (few minor page faults);
+    outside, each new one is mapped afresh from the kernel (glibc maps blocks above 32 MB
+    freshly however the dynamic threshold has moved: thousands of faults each)."""
+
+    def faults(rounds: int = 8) -> int:
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        for _ in range(rounds):
+            torch.ones(12 * 1024 * 1024)  # 48 MB, written: every page touched, then freed
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+    def rss() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * resource.getpagesize()
+
+    pages = 8 * 48 * 1024 * 1024 // 4096
+    plain = faults()
+    with reuse_freed_memory():
+        faults(1)  # the first block is fresh
+        kept = faults()
+        torch.ones(64 * 1024 * 1024)  # 256 MB, freed at once but kept for reuse
+        held = rss()
+    released = rss()
+    assert kept <= pages // 4 < pages // 2 < plain, (kept, plain)  # at most 2 of 8 fresh
+    # on leaving, the kept memory goes back to the kernel (malloc_trim)
+    assert held - released > 200 * 1024 * 1024, (held, released)

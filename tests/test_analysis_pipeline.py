@@ -185,6 +185,21 @@ def test_epochs_subset_then_rest(raw, tmp_path):
     assert res.computed["weight_norms"] == [10, 30, 40, 50, 60]
 
 
+def test_prefetch_gives_the_same_artifacts(analysed, raw, tmp_path):
+    """Reading + forward in a background thread changes the timing, never the results."""
+    path = _copy(raw, tmp_path)
+    res = analyze(path, prefetch=True)
+    assert res.forward_passes == len(EPOCHS) and set(res.computed) == set(ANALYZERS)
+    with open_bundle(analysed[0]) as ref, open_bundle(path) as b:
+        for name in ANALYZERS:
+            want, got = ref.artifact(name), b.artifact(name)
+            assert got.names == want.names, name
+            for key in want.names:
+                e0, v0 = want.per_epoch(key)
+                e1, v1 = got.per_epoch(key)
+                assert np.array_equal(e0, e1) and np.array_equal(v0, v1, equal_nan=True), key
+
+
 def test_unknown_analyzer_lists_valid_ones(analysed):
     path, _ = analysed
     with pytest.raises(EpochscopeError) as err:

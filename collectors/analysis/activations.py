@@ -15,13 +15,7 @@ from typing import Any
 import numpy as np
 
 from epochscope.collectors.analysis.base import Analyzer, EpochData, RunInfo
-from epochscope.collectors.analysis.fourier import (
-    fractions_from_energy,
-    head_energy,
-    head_grid,
-    n_freqs,
-    neuron_grid,
-)
+from epochscope.collectors.analysis.fourier import head_grid, map_fractions, n_freqs, neuron_grid
 
 __all__ = ["Attention", "NeuronMaps", "to_float16"]
 
@@ -106,7 +100,7 @@ class Attention(Analyzer):
         rows: dict[str, list[np.ndarray]] = {}
         for d in batch:
             maps = head_grid(d)[:, :, self.heads].permute(2, 0, 1)
-            frac = fractions_from_energy(head_energy(d))
+            frac = map_fractions(d, "head")
             dominant = frac.argmax(axis=1)
             values = {
                 "to_a": to_float16(maps.numpy()),

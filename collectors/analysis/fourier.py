@@ -24,13 +24,18 @@ from epochscope.collectors.analysis.base import Analyzer, EpochData, RunInfo
 __all__ = [
     "FourierWeights",
     "NeuronFreq",
+    "centre",
     "class_energy",
+    "frequency_energy",
+    "frequency_fractions",
     "fourier_basis",
     "freq_fractions",
     "freq_norms",
     "fractions_from_energy",
     "gini",
+    "grid_moments",
     "grid_fourier",
+    "low_class_energy",
     "n_freqs",
 ]
 
@@ -284,6 +289,86 @@ class NeuronFreq(Analyzer):
         )
 
 
+# -- fast per-frequency energies --------------------------------------------------------------------
+# The fractions need only three classes per frequency: (const, k), (k, const) and (k, k). The
+# first two are the 1-D spectra of the maps' column and row sums. For (k, k), the complex
+# coefficients A^[+-k, +-k] are the 1-D DFTs of the sums along the wrapped diagonals a + b = s
+# and a - b = t (mod p): O(p^2) additions per map instead of the O(p^3) full 2-D transform.
+@cache
+def _wrap_index(p: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each row-major grid row a * p + b: (a + b) mod p and (a - b) mod p."""
+    a = torch.arange(p).repeat_interleave(p)
+    b = torch.arange(p).repeat(p)
+    return (a + b) % p, (a - b) % p
+
+
+def _spectrum_1d(v: torch.Tensor, p: int) -> torch.Tensor:
+    """Energy per frequency k = 1 .. p // 2 of vectors v [p, n] in the orthonormal real basis."""
+    c = _torch_basis(p, torch.float64) @ v.to(torch.float64)
+    return _pair_sum(c.square(), 0)[1:]
+
+
+def centre(flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(maps minus their means [p*p, n] float32, mean [n], variance [n] float64) of maps given
+    as [p*p, n]. Spectra of the centred maps keep their precision in float32 when a map's
+    offset is far larger than its variation (no E[x^2] - E[x]^2 cancellation)."""
+    x = flat.to(torch.float32)
+    mean = x.mean(dim=0)
+    centred = x - mean
+    var = (centred * centred).mean(dim=0)
+    return centred, mean.to(torch.float64), var.to(torch.float64)
+
+
+def grid_moments(flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, variance) over the rows of maps given as [p*p, n], float64 [n] each."""
+    return centre(flat)[1:]
+
+
+def frequency_energy(flat: torch.Tensor, p: int) -> torch.Tensor:
+    """[3, p // 2, n] energies of the classes (const, k), (k, const), (k, k) of maps [p*p, n]
+    (rows a * p + b), equal to those of the full transform `class_energy(grid_fourier(...))`.
+    Pass centred maps (`centre`) for float32 precision on maps with a large offset."""
+    x = flat.to(torch.float32)
+    n = x.shape[1]
+    grid = x.view(p, p, n)
+    diag, anti = _wrap_index(p)
+    sums = torch.stack(
+        [
+            grid.sum(dim=0),  # over a: a function of b -> (const, k)
+            grid.sum(dim=1),  # over b: a function of a -> (k, const)
+            x.new_zeros(p, n).index_add_(0, diag, x),
+            x.new_zeros(p, n).index_add_(0, anti, x),
+        ]
+    )  # [4, p, n]
+    e = _spectrum_1d(sums.permute(1, 0, 2).reshape(p, 4 * n), p).view(-1, 4, n) / p
+    if p % 2 == 0:  # at the Nyquist frequency a + b and a - b give the same coefficient
+        e[-1, 3] = 0.0
+    return torch.stack([e[:, 0], e[:, 1], e[:, 2] + e[:, 3]])
+
+
+def frequency_fractions(energy: torch.Tensor, var: torch.Tensor, mean: torch.Tensor, p: int
+                        ) -> np.ndarray:
+    """[n, p // 2] variance share per frequency from `frequency_energy` and `grid_moments`
+    (zeros for a constant map)."""
+    total = var * (p * p)  # all energy but the mean's (Parseval)
+    flat = var <= 1e-12 * (var + mean.square())
+    frac = torch.where(flat, 0.0, energy.sum(dim=0) / total.clamp(min=1e-300))
+    return frac.T.numpy()
+
+
+def low_class_energy(grid: torch.Tensor, p: int, max_freq: int) -> torch.Tensor:
+    """Energy by frequency class (ka, kb), both <= `max_freq`, of grid-first maps [p, p, n]:
+    [max_freq + 1, max_freq + 1, n] float64 (index 0 = constant), the low corner of
+    `class_energy`, from the basis rows of those frequencies only (centre the maps first, see
+    `centre`, when their offset is large)."""
+    rows = np.nonzero(_row_freq(p) <= max_freq)[0]  # const, cos 1, sin 1, ... (leading rows)
+    F = _torch_basis(p, torch.float32)[: len(rows)]
+    n = grid.shape[2]
+    half = (F @ grid.to(torch.float32).reshape(p, p * n)).reshape(len(rows), p, n)  # over a
+    c = torch.matmul(F, half)  # over b
+    return _pair_sum(_pair_sum(c.square_(), 0), 1).to(torch.float64)
+
+
 # -- shared per-epoch derived quantities (computed once per checkpoint, used by several) -----------
 # Maps are kept grid-first, [p (a), p (b), n], which is how the probe's rows are laid out.
 def neuron_grid(d: EpochData) -> torch.Tensor:
@@ -292,40 +377,6 @@ def neuron_grid(d: EpochData) -> torch.Tensor:
     return d.get(
         "neuron_grid", lambda: d.cache["mlp_post"].detach().to(torch.float32).reshape(p, p, -1)
     )
-
-
-def _spectrum(grid: torch.Tensor, p: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(energy by frequency class [k, k, n], mean [n]) of grid-first maps, one transform."""
-    c = grid_fourier(grid, p)
-    mean = c[0, 0].to(torch.float64) / p  # the constant row is 1/sqrt(p): C[0, 0] = sum / p
-    c.square_()
-    return _pair_sum(_pair_sum(c, 0), 1).to(torch.float64), mean
-
-
-def neuron_spectrum(d: EpochData) -> tuple[torch.Tensor, torch.Tensor]:
-    """(Fourier energy by frequency class [k, k, d_mlp], mean [d_mlp]) of every neuron map."""
-    return d.get("neuron_spectrum", lambda: _spectrum(neuron_grid(d), d.probe.p))
-
-
-def neuron_energy(d: EpochData) -> torch.Tensor:
-    """Fourier energy by frequency class of every neuron map [k, k, d_mlp] (see class_energy)."""
-    return neuron_spectrum(d)[0]
-
-
-def neuron_fractions(d: EpochData) -> np.ndarray:
-    """[d_mlp, p // 2] fraction of variance explained per frequency (float64)."""
-    return d.get("neuron_frac", lambda: fractions_from_energy(neuron_energy(d)))
-
-
-def neuron_variance(d: EpochData) -> np.ndarray:
-    """Variance of each neuron's activation over the grid [d_mlp] (from the Fourier energy)."""
-    p = d.probe.p
-
-    def make() -> np.ndarray:
-        q = neuron_energy(d)
-        return ((q.sum(dim=(0, 1)) - q[0, 0]) / (p * p)).numpy()
-
-    return d.get("neuron_variance", make)
 
 
 def head_grid(d: EpochData) -> torch.Tensor:
@@ -337,9 +388,37 @@ def head_grid(d: EpochData) -> torch.Tensor:
     )
 
 
-def head_spectrum(d: EpochData) -> tuple[torch.Tensor, torch.Tensor]:
-    return d.get("head_spectrum", lambda: _spectrum(head_grid(d), d.probe.p))
+_GRIDS = {"neuron": neuron_grid, "head": head_grid}
 
 
-def head_energy(d: EpochData) -> torch.Tensor:
-    return head_spectrum(d)[0]
+def centred_maps(d: EpochData, kind: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(centred grid-first maps [p, p, n], mean [n], variance [n]) of every `kind` ("neuron"
+    or "head") map of epoch `d` (see `centre`)."""
+
+    def make() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        grid = _GRIDS[kind](d)
+        centred, mean, var = centre(grid.reshape(-1, grid.shape[2]))
+        return centred.view(grid.shape), mean, var
+
+    return d.get(f"{kind}_centred", make)
+
+
+def map_fractions(d: EpochData, kind: str) -> np.ndarray:
+    """[n, p // 2] fraction of variance explained per frequency of every `kind` map (float64)."""
+
+    def make() -> np.ndarray:
+        centred, mean, var = centred_maps(d, kind)
+        energy = frequency_energy(centred.reshape(-1, centred.shape[2]), d.probe.p)
+        return frequency_fractions(energy, var, mean, d.probe.p)
+
+    return d.get(f"{kind}_frac", make)
+
+
+def neuron_fractions(d: EpochData) -> np.ndarray:
+    """[d_mlp, p // 2] fraction of variance explained per frequency (float64)."""
+    return map_fractions(d, "neuron")
+
+
+def neuron_variance(d: EpochData) -> np.ndarray:
+    """Variance of each neuron's activation over the grid [d_mlp]."""
+    return centred_maps(d, "neuron")[2].numpy()

@@ -48,6 +48,7 @@ from epochscope.collectors.analysis.checkpoint_io import (
     nonfinite,
     read_weights,
 )
+from epochscope.collectors.analysis.memory import reuse_freed_memory
 from epochscope.collectors.analysis.registry import ANALYZERS, resolve
 
 __all__ = ["AnalysisResult", "analysis_status", "analyze", "run_info"]
@@ -658,7 +659,7 @@ def analyze(
     failed = True
     try:
         run = _Run(path, writer, instances, force, epochs, progress, batch_size, result, prefetch)
-        with writer.open_reader() as b, _threads_for(prefetch):
+        with writer.open_reader() as b, _threads_for(prefetch), reuse_freed_memory():
             run.checkpoints(b)
         with writer.open_reader() as b:  # sees what phase 1-2 just wrote
             run.metrics(b)
