@@ -315,7 +315,7 @@ def centre(flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
     x = flat.to(torch.float32)
     mean = x.mean(dim=0)
     centred = x - mean
-    var = (centred * centred).mean(dim=0)
+    var = torch.linalg.vecdot(centred, centred, dim=0) / x.shape[0]  # no [p*p, n] temporary
     return centred, mean.to(torch.float64), var.to(torch.float64)
 
 

@@ -53,13 +53,16 @@ def per_example_ce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     overflows (a wrong answer by more than ~80 nats) are redone with the max shifted out.
     """
     x = logits.to(torch.float32)
-    d = x - x.gather(1, labels[:, None])
-    d.scatter_(1, labels[:, None], float("-inf"))
-    s = torch.exp(d).sum(dim=1)
+
+    def diffs(rows: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        d = rows - rows.gather(1, y[:, None])
+        return d.scatter_(1, y[:, None], float("-inf"))
+
+    s = diffs(x, labels).exp_().sum(dim=1)
     ce = torch.log1p(s)
     bad = ~torch.isfinite(s) | (s > 1e30)
     if bool(bad.any()):
-        db = d[bad]
+        db = diffs(x[bad], labels[bad])  # the few overflowing rows, again
         m = db.max(dim=1).values
         ce[bad] = m + torch.log(torch.exp(-m) + torch.exp(db - m[:, None]).sum(dim=1))
     return ce
@@ -129,8 +132,10 @@ class RestrictedLoss(Analyzer):
             w_logit = w_out @ torch.from_numpy(np.asarray(d.weights["W_U"], dtype=np.float32))
             n = acts.shape[0]
             ones = torch.full((1, n), 1.0 / n)
-            # restricted: (mean + V V^T acts) W_out W_U, evaluated right to left (cheap)
-            restricted = (ones @ acts) @ w_logit + V @ ((V.T @ acts) @ w_logit)
+            # restricted: (mean + V V^T acts) W_out W_U, evaluated right to left (cheap); the
+            # mean and the key-frequency parts of the activations come from one read of them
+            parts = torch.cat([ones, V.T]) @ acts  # [1 + 2K, d_mlp]
+            restricted = parts[:1] @ w_logit + V @ (parts[1:] @ w_logit)
             restricted = restricted + (ones @ logits - ones @ restricted)
             ce_r = per_example_ce(restricted, labels).to(torch.float64)
             # excluded: logits minus their key-frequency components, on the training pairs
