@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from epochscope.collectors.analysis.base import Analyzer, EpochData, RunInfo
 from epochscope.collectors.analysis.fourier import (
-    centre,
+    centre_grid,
     centred_maps,
     head_grid,
     low_class_energy,
@@ -116,12 +116,6 @@ def map_coarseness(
     return {k: float(v[0]) for k, v in out.items()}
 
 
-def _stats(grid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(centred grid-first maps, mean, variance) of grid-first maps [H, W, n]."""
-    centred, mean, var = centre(grid.reshape(-1, grid.shape[2]))
-    return centred.view(grid.shape), mean, var
-
-
 def fft_low_grid(
     grid: torch.Tensor,
     p: int,
@@ -135,9 +129,9 @@ def fft_low_grid(
     Parseval the power at signed frequencies (+-ka, +-kb) equals the energy of the real
     coefficients of classes (ka, kb): the disc mask applies to sqrt(ka^2 + kb^2), and only
     classes up to the disc's radius are transformed. The total (all power but DC) is p^2 times
-    the variance. `stats`: (centred maps, mean, variance), when already known (`_stats`).
+    the variance. `stats`: (centred maps, mean, variance), when already known (`centre_grid`).
     """
-    centred, mean, var = stats if stats is not None else _stats(grid)
+    centred, mean, var = stats if stats is not None else centre_grid(grid)
     radius = _radius(p, p, radius_frac)
     q = low_class_energy(centred, p, min(radius, p // 2))
     k = torch.arange(q.shape[0], dtype=torch.float64)
@@ -165,12 +159,12 @@ def variance_kept_grid(
     Bilinear resampling is separable: up(down(A)) = U D A D^T U^T with D [s, p] and U [p, s]
     the 1-D linear resampling matrices, so with S = D (A - mean) D^T (s x s per map) and
     G = U^T U, u = U^T 1: sum of squares = sum((G S G) * S), sum = u^T S u. `stats`:
-    (centred maps, mean, variance), when already known (`_stats`).
+    (centred maps, mean, variance), when already known (`centre_grid`).
     """
     p, n = grid.shape[0], grid.shape[2]
     D = _interp_matrix(p, down_size)
     U = _interp_matrix(down_size, p)
-    centred, mean, var = stats if stats is not None else _stats(grid)
+    centred, mean, var = stats if stats is not None else centre_grid(grid)
     var = torch.where(var > _FLAT * (var + mean.square()), var, 0.0)
     half = (D.to(torch.float32) @ centred.reshape(p, p * n)).reshape(down_size, p, n)
     S = torch.matmul(D, half.to(torch.float64))  # [s, s, n], centred: D's rows sum to 1

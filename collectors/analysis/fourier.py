@@ -25,6 +25,7 @@ __all__ = [
     "FourierWeights",
     "NeuronFreq",
     "centre",
+    "centre_grid",
     "class_energy",
     "frequency_energy",
     "frequency_fractions",
@@ -33,7 +34,6 @@ __all__ = [
     "freq_norms",
     "fractions_from_energy",
     "gini",
-    "grid_moments",
     "grid_fourier",
     "low_class_energy",
     "n_freqs",
@@ -319,9 +319,10 @@ def centre(flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
     return centred, mean.to(torch.float64), var.to(torch.float64)
 
 
-def grid_moments(flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean, variance) over the rows of maps given as [p*p, n], float64 [n] each."""
-    return centre(flat)[1:]
+def centre_grid(grid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`centre` for grid-first maps [H, W, n]: (centred maps [H, W, n], mean, variance)."""
+    centred, mean, var = centre(grid.reshape(-1, grid.shape[2]))
+    return centred.view(grid.shape), mean, var
 
 
 def frequency_energy(flat: torch.Tensor, p: int) -> torch.Tensor:
@@ -348,7 +349,7 @@ def frequency_energy(flat: torch.Tensor, p: int) -> torch.Tensor:
 
 def frequency_fractions(energy: torch.Tensor, var: torch.Tensor, mean: torch.Tensor, p: int
                         ) -> np.ndarray:
-    """[n, p // 2] variance share per frequency from `frequency_energy` and `grid_moments`
+    """[n, p // 2] variance share per frequency from `frequency_energy` and `centre`
     (zeros for a constant map)."""
     total = var * (p * p)  # all energy but the mean's (Parseval)
     flat = var <= 1e-12 * (var + mean.square())
@@ -395,12 +396,7 @@ def centred_maps(d: EpochData, kind: str) -> tuple[torch.Tensor, torch.Tensor, t
     """(centred grid-first maps [p, p, n], mean [n], variance [n]) of every `kind` ("neuron"
     or "head") map of epoch `d` (see `centre`)."""
 
-    def make() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        grid = _GRIDS[kind](d)
-        centred, mean, var = centre(grid.reshape(-1, grid.shape[2]))
-        return centred.view(grid.shape), mean, var
-
-    return d.get(f"{kind}_centred", make)
+    return d.get(f"{kind}_centred", lambda: centre_grid(_GRIDS[kind](d)))
 
 
 def map_fractions(d: EpochData, kind: str) -> np.ndarray:
