@@ -131,6 +131,54 @@ class Recorder:
         """Store (or replace) a small named table, e.g. the candidates of a search."""
         self._write(tables={name: {k: np.asarray(v) for k, v in columns.items()}})
 
+    # -- telemetry profile (archives/telemetry.py; written by collectors/telemetry.py) --------
+    @property
+    def _telemetry(self):
+        from epochscope.collectors.telemetry import TelemetryWriter
+
+        if getattr(self, "_telemetry_writer", None) is None:
+            self._telemetry_writer = TelemetryWriter(self)
+        return self._telemetry_writer
+
+    def episode(self, **fields: Any) -> None:
+        """Tier 1: record run-level context (architecture, parameter counts, slot layout,
+        baseline results...) into the `episode` table; later calls add or replace keys."""
+        self._telemetry.write_episode(fields)
+
+    def slots(self, epoch: int, snapshots: list[dict[str, Any]]) -> None:
+        """Tier 2: one snapshot per slot at `epoch` (`slot`, `stage`, `alpha`, `seed_params`,
+        `contribution`, gate fields...; see archives/telemetry.py SLOT_COLUMNS)."""
+        self._telemetry.add_slots(epoch, snapshots)
+
+    def counterfactual(self, epoch: int, evaluate: Any, slots: Any, *, metric: str | None = None,
+                       max_factorial: int = 4, permutations: int = 20, seed: int | None = None) -> Any:
+        """Evaluate slot on/off configurations through `evaluate` and store the attribution.
+
+        `slots`: names (on = alpha 1) or {name: alpha when on}. `evaluate({slot: alpha})`
+        returns a number or a dict of metrics. Up to `max_factorial` slots every configuration
+        is run, beyond that Shapley values come from `permutations` sampled orderings (an
+        event says so). A callback that raises is recorded (an alert) and the rest goes on.
+        Returns the `CounterfactualMatrix` (collectors/attribution.py).
+        """
+        return self._telemetry.counterfactual(epoch, evaluate, slots, metric=metric,
+                                              max_factorial=max_factorial,
+                                              permutations=permutations, seed=seed)
+
+    def dense(self, epoch: int, trigger: str = "forced", *, batches: dict[str, Any],
+              steps: Any = None, arrays: dict[str, Any] | None = None, end_epoch: int | None = None,
+              reasons: list[str] | None = None, value: float | None = None,
+              threshold: float | None = None, mode: str = "standard", message: str = "") -> int:
+        """Tier 3: store one dense trace of the epochs `epoch`..`end_epoch`, taken for `trigger`.
+
+        `batches`: per-batch scalars {name: values} (series `dense.<name>`, indexed by global
+        batch `steps`, default: consecutive after the last trace); `arrays`: per-batch arrays
+        (gradient histograms, activation statistics; artifact `dense.<trace>`). Returns the
+        trace's number. `collectors/dense.py` decides when to call it (triggers and modes).
+        """
+        return self._telemetry.dense(epoch, trigger, batches=batches, steps=steps, arrays=arrays,
+                                     end_epoch=end_epoch, reasons=reasons, value=value,
+                                     threshold=threshold, mode=mode, message=message)
+
     def flush(self) -> None:
         """Write buffered scalars and events now; when it returns, all so far is durable."""
         self._write()
@@ -150,6 +198,8 @@ class Recorder:
         """Flush, mark the session ended with `status`, and consolidate into one file."""
         if self._closed:
             return
+        if getattr(self, "_telemetry_writer", None) is not None:
+            self._telemetry_writer.flush()  # the slots table is batched
         try:
             session = dict(self._session, status=status, ended=_now())
             self._write(session=session)

@@ -19,6 +19,13 @@ def file_stem(name: str) -> str:
     return stem[:120] or "run"
 
 
+# `collect --experiment NAME`: module with `config_from(overrides, base)` and
+# `run(config, output, overwrite=..., progress=...)` returning a result with `describe()`.
+EXPERIMENTS = {
+    "morphogenesis": "epochscope.collectors.experiments.morphogenesis",
+}
+
+
 def _echo_warnings(caught: list[warnings.WarningMessage]) -> None:
     for w in caught:
         click.echo(f"warning: {w.message}", err=True)
@@ -33,13 +40,19 @@ def _echo_warnings(caught: list[warnings.WarningMessage]) -> None:
 @click.option("--resume", "resume", type=_BUNDLE,
               help="Continue this bundle from its last checkpoint (uses its stored config).")
 @click.option("--quiet", is_flag=True, help="No progress display.")
+@click.option("--experiment", type=click.Choice(sorted(EXPERIMENTS)), default=None,
+              help="Run another group's experiment instead of modular addition "
+                   "(OVERRIDES and --config then set that experiment's keys).")
 @click.argument("overrides", nargs=-1)
 def collect(preset: str | None, config_file: Path | None, output: Path | None, overwrite: bool,
-            resume: Path | None, quiet: bool, overrides: tuple[str, ...]) -> None:
+            resume: Path | None, quiet: bool, experiment: str | None, overrides: tuple[str, ...]) -> None:
     """Train the modular-addition transformer and record everything into a bundle.
 
     OVERRIDES are KEY=VALUE pairs for any config key, e.g. `p=97 epochs=5000 lr_schedule=cosine`.
     """
+    if experiment is not None:
+        _collect_experiment(experiment, config_file, output, overwrite, quiet, preset, resume, overrides)
+        return
     from epochscope.archives import open_bundle
     from epochscope.collectors.config import TrainConfig, load_config
     from epochscope.collectors.train import train
@@ -68,6 +81,26 @@ def collect(preset: str | None, config_file: Path | None, output: Path | None, o
     click.echo(f"wrote {result.bundle_path}: {result.epochs} epochs in {result.wall_time:.1f} s; "
                f"train loss {final['train_loss']:.4g} acc {final['train_acc']:.3f}, "
                f"test loss {final['test_loss']:.4g} acc {final['test_acc']:.3f}")
+
+
+def _collect_experiment(name: str, config_file: Path | None, output: Path | None, overwrite: bool,
+                        quiet: bool, preset: str | None, resume: Path | None,
+                        overrides: tuple[str, ...]) -> None:
+    import importlib
+
+    from epochscope.collectors.config import _read_file
+
+    if preset or resume:
+        raise EpochscopeError(f"--experiment {name} takes no --preset or --resume")
+    module = importlib.import_module(EXPERIMENTS[name])
+    base = _read_file(config_file) if config_file else None
+    if output is not None and not any(o.startswith("name=") for o in overrides):
+        overrides = (*overrides, f"name={output.name.removesuffix('.h5')}")
+    config = module.config_from(list(overrides), base)
+    path = output or Path("runs") / f"{file_stem(config.name)}.h5"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    result = module.run(config, path, overwrite=overwrite, progress=False if quiet else None)
+    click.echo(f"wrote {path}: {result.describe()}")
 
 
 @click.command()
