@@ -7,8 +7,8 @@ weights, same batch order, its own optimizer) trains alongside, so every epoch s
 the seeds bought.
 
 Blueprints: ``conv`` (a 3x3 convolution, or a width-3 1-D convolution on a vector), ``bottleneck``
-(down to a quarter of the width and back), ``norm`` (a normalisation with learned scale and
-shift), and ``noop`` (learnable parameters, zero output: a negative control for attribution).
+(down to a quarter of the width and back), ``norm`` (a normalisation with a learned
+per-channel scale and shift: two parameters per channel), and ``noop`` (learnable parameters, zero output: a negative control for attribution).
 Every seed's last layer starts at zero, so germinating changes nothing at first.
 
 The lifecycle policy is a fixed heuristic (one seed in flight at a time):
@@ -82,7 +82,7 @@ class MorphConfig:
     # the policy
     slot_order: tuple[str, ...] = SLOTS
     blueprints: dict[str, list[str]] = field(default_factory=lambda: {
-        "early": ["conv", "norm"], "mid": ["bottleneck", "conv"], "late": ["bottleneck", "norm"]})
+        "early": ["conv", "norm"], "mid": ["norm", "bottleneck"], "late": ["bottleneck", "norm"]})
     warmup_epochs: int = 5
     plateau_window: int = 3
     plateau_delta: float = 1.0    # points of validation accuracy
@@ -239,6 +239,17 @@ class _ZeroOut(nn.Module):
         return h * 0.0
 
 
+class _Affine(nn.Module):
+    def __init__(self, width: int, spatial: bool):
+        super().__init__()
+        shape = (1, width, 1, 1) if spatial else (1, width)
+        self.weight = nn.Parameter(torch.zeros(shape))
+        self.bias = nn.Parameter(torch.zeros(shape))
+
+    def forward(self, h: Tensor) -> Tensor:
+        return h * self.weight + self.bias
+
+
 def make_seed(blueprint: str, width: int, spatial: bool) -> nn.Module:
     """A seed module for a slot of `width` channels (`spatial`: feature maps, else a vector)."""
     if blueprint == "conv":
@@ -253,8 +264,9 @@ def make_seed(blueprint: str, width: int, spatial: bool) -> nn.Module:
         seed = (nn.Sequential(nn.Conv2d(width, r, 1), nn.ReLU(), nn.Conv2d(r, width, 1)) if spatial
                 else nn.Sequential(nn.Linear(width, r), nn.ReLU(), nn.Linear(r, width)))
     elif blueprint == "norm":
-        seed = nn.Sequential(nn.GroupNorm(1, width) if spatial else nn.LayerNorm(width),
-                             nn.Conv2d(width, width, 1) if spatial else nn.Linear(width, width))
+        # normalise, then a per-channel scale and shift (2 x width parameters, zero at first)
+        return nn.Sequential(nn.GroupNorm(1, width, affine=False) if spatial
+                             else nn.LayerNorm(width, elementwise_affine=False), _Affine(width, spatial))
     elif blueprint == "noop":
         seed = nn.Sequential(nn.Linear(width, width) if not spatial else nn.Conv2d(width, width, 1),
                              _ZeroOut())
@@ -828,13 +840,15 @@ def monitor(epoch: int, epochs: int, m: dict[str, float], slots: dict[str, Slot]
     eff = m["efficiency_ratio"]
     t.add_row("EFFICIENCY", Text(f"{eff:.2f}x acc/param vs host-only")
               + (Text(" WIN", style="green") if eff > 1 else Text("")))
-    seeds = Table("slot", "stage", "seed", "params", "alpha", "Shapley", "removal", box=None)
+    seeds = Table("slot", "stage", "seed", "params", "alpha", "Shapley", "removal", "per 1k params",
+                  box=None)
     for s in slots.values():
         has = s.name in model.seeds
-        seeds.add_row(s.name, s.stage, Text(s.seed_id or "-") if has else "-",
-                      str(param_count(model.seeds[s.name])) if has else "-",
-                      f"{model.alpha(s.name):.2f}",
-                      _pts(s.shapley) if has else "-", _pts(s.contribution) if has else "-")
+        n = param_count(model.seeds[s.name]) if has else 0
+        per_k = s.shapley * 1000 / n if has and n and s.shapley is not None else None
+        seeds.add_row(s.name, s.stage, Text(s.seed_id or "-") if has else "-", str(n) if has else "-",
+                      f"{model.alpha(s.name):.2f}", _pts(s.shapley) if has else "-",
+                      _pts(s.contribution) if has else "-", _pts(per_k) if has else "-")
     recent = alerts[-3:]
     body = Table.grid()
     body.add_row(t)
