@@ -143,3 +143,32 @@ def test_adaptive_escalation_and_research_mode():
 
     with pytest.raises(ValueError, match="dense mode"):
         DenseTracer(rec, "always")
+
+
+def test_sampling_is_announced_and_resume_keeps_rows_up_to_the_checkpoint(tmp_path, tiny_model_cls):
+    import torch
+
+    path = tmp_path / "r.h5"
+    names = [f"s{i}" for i in range(6)]
+    model = tiny_model_cls()
+    with epochscope.Recorder(path) as rec:
+        for epoch in (1, 2, 3):
+            rec.slots(epoch, [{"slot": "s0", "stage": "training", "alpha": 0.1 * epoch}])
+            m = rec.counterfactual(epoch, lambda a: sum(a.values()), names, permutations=5)
+            if epoch == 2:
+                rec.checkpoint(2, model, torch.optim.SGD(model.parameters(), lr=0.1))
+    assert m.method == "sampled"
+    with open_bundle(path) as b:
+        (note, *_) = b.events("counterfactual_sampling")
+        assert "more than the 4 a full factorial allows" in note["message"]
+        assert sorted(set(b.table(tm.ATTRIBUTION_TABLE)["epoch"].tolist())) == [1, 2, 3]
+        assert (b.table(tm.ATTRIBUTION_TABLE)["method"] == "sampled").all()
+    with epochscope.Recorder(path, resume=True) as rec:
+        assert rec.resume_epoch == 2
+        rec.slots(3, [{"slot": "s0", "stage": "blending", "alpha": 0.5}])
+        rec.counterfactual(3, lambda a: 2 * sum(a.values()), names[:2])
+    with open_bundle(path) as b:
+        t = tm.read_telemetry(b)
+        assert t.slots["epoch"].tolist() == [1, 2, 3] and t.slots["stage"].tolist()[-1] == "blending"
+        assert [cf["epoch"] for cf in t.counterfactuals] == [1, 2, 3]
+        assert t.counterfactuals[-1]["slots"] == ["s0", "s1"] and t.counterfactuals[-1]["full"] == 4.0
