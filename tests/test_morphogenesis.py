@@ -112,9 +112,14 @@ def test_same_seeds_same_bits_and_a_loss_spike_escalates(tmp_path):
 
 
 def test_planted_do_nothing_seed_gets_zero_and_is_culled(tmp_path):
-    res = _run(tmp_path, "planted", blueprints={"early": ["noop"], "mid": ["bottleneck"], "late": ["norm"]})
+    """Also in research mode: every epoch traced, per-class counterfactual accuracies."""
+    res = _run(tmp_path, "planted", blueprints={"early": ["noop"], "mid": ["bottleneck"], "late": ["norm"]},
+               dense_mode="research")
     with open_bundle(res.bundle_path) as b:
         t = tm.read_telemetry(b)
+        assert [d["epoch_start"] for d in t.dense_traces] == list(range(1, 10))
+        assert all(d["arrays"] and d["mode"] == "research" for d in t.dense_traces)
+        assert "metric.val_class_7_acc" in b.table(tm.COUNTERFACTUAL_TABLE)
         seen = [cf for cf in t.counterfactuals if "early" in cf["slots"]]
         assert seen
         for cf in seen:

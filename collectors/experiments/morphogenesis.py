@@ -527,7 +527,12 @@ class _Run:
         finally:
             self.model.override = None
             m.train()
-        return {"loss": float(F.cross_entropy(logits, y)), "acc": float((logits.argmax(1) == y).float().mean())}
+        right = logits.argmax(1) == y
+        out = {"loss": float(F.cross_entropy(logits, y)), "acc": float(right.float().mean())}
+        if self.cfg.dense_mode == "research":  # the design's research mode: per-class breakdowns
+            for k in range(10):
+                out[f"class_{k}_acc"] = float(right[y == k].float().mean())
+        return out
 
     # -- counterfactuals -------------------------------------------------------------------
     def counterfactual(self, epoch: int) -> CounterfactualMatrix | None:
@@ -537,7 +542,7 @@ class _Run:
 
         def evaluate(alphas: dict[str, float]) -> dict[str, float]:
             r = self.evaluate("val", alphas=alphas)
-            return {"val_acc": r["acc"], "val_loss": r["loss"]}
+            return {"val_acc": r.pop("acc"), "val_loss": r.pop("loss"), **{f"val_{k}": v for k, v in r.items()}}
 
         m = self.rec.counterfactual(epoch, evaluate, active, metric="val_acc",
                                     max_factorial=self.cfg.cf_max_factorial,
@@ -561,11 +566,6 @@ class _Run:
         cfg, model = self.cfg, self.model
         transitions: list[str] = []
         failed: list[str] = []
-        need_cf = any(s.stage in ("germinated", "training", "blending") for s in self.slots.values())
-        if need_cf and (self.matrix is None or self.matrix.epoch != epoch):
-            gate_due = any(self._gate_due(s, epoch) for s in self.slots.values())
-            if gate_due:
-                self.counterfactual(epoch)
         for s in self.slots.values():
             age = epoch - s.since + 1  # epochs spent in the stage, this one included
             if s.stage == "germinated":
@@ -606,7 +606,7 @@ class _Run:
                     break
         return transitions, failed
 
-    def _gate_due(self, s: Slot, epoch: int) -> bool:
+    def gate_due(self, s: Slot, epoch: int) -> bool:
         age = epoch - s.since + 1
         return ((s.stage == "training" and age >= self.cfg.train_epochs)
                 or (s.stage == "blending" and age >= self.cfg.blend_epochs))
@@ -743,10 +743,11 @@ def _loop(r: _Run, cfg: MorphConfig, rec: Recorder) -> dict[str, float]:
         val, base_val = r.evaluate("val"), r.evaluate("val", r.baseline)
         test, base_test = r.evaluate("test"), r.evaluate("test", r.baseline)
         seed_finite = all(math.isfinite(m.get(f"grad_norm.{s}", 0.0)) for s in model.seeds) and math.isfinite(val["loss"])
+        # the matrix sees the model as it was trained this epoch; the gates read it
+        if (epoch % cfg.cf_every == 0 or epoch == cfg.epochs
+                or any(r.gate_due(s, epoch) for s in r.slots.values())):
+            r.counterfactual(epoch)
         transitions, failed = r.policy(epoch, val["acc"], seed_finite)
-        if epoch % cfg.cf_every == 0 or epoch == cfg.epochs:
-            if r.matrix is None or r.matrix.epoch != epoch:
-                r.counterfactual(epoch)
         seeds_p = sum(param_count(model.seeds[s]) for s in model.seeds)
         total = r.host_params + seeds_p
         eff = ((val["acc"] / total) / (base_val["acc"] / r.host_params) if base_val["acc"] > 0 else math.nan)
