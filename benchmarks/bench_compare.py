@@ -4,7 +4,7 @@ anomalous variant) rendered as one comparison page.
 
     python benchmarks/bench_compare.py [--variants 12] [--repeat 5] [--keep DIR]
 
-The bundles are synthetic (generator/compare_synthetic.py: the analyzers' artifact shapes,
+The bundles are synthetic (tests/compare_synthetic.py: the analyzers' artifact shapes,
 checkpoints whose weights move along shared directions so each p gets a shared PCA basis).
 Measures, against the targets of the comparison issue:
 
@@ -35,7 +35,8 @@ DEMO = dict(d_model=32, d_mlp=128, n_heads=4, epochs=3000, analysed=70)
 
 def write_variants(directory: Path, n: int) -> list[Path]:
     """`n` demo-shaped variants over p = 59, 61, 53 and seeds 0-3; variant 5 is anomalous."""
-    from epochscope.generator.compare_synthetic import sweep_specs, write_sweep
+    import _paths  # noqa: F401 - the repository root on sys.path
+    from tests.compare_synthetic import sweep_specs, write_sweep
 
     specs = sweep_specs(n, primes=(59, 61, 53), seeds=(0, 1, 2, 3), anomalous=5, shape=DEMO)
     return write_sweep(directory, specs, weights=True)

@@ -90,7 +90,8 @@ def main() -> None:
     report = args.report
     if report is None:
         from epochscope.generator import render_report
-        from epochscope.generator.synthetic import SyntheticRun, write_synthetic_bundle
+        import _paths  # noqa: F401 - the repository root on sys.path
+        from tests.synthetic import SyntheticRun, write_synthetic_bundle
 
         tmp = Path(tempfile.mkdtemp(prefix="epochscope-shots-"))
         bundle = write_synthetic_bundle(tmp / "synthetic.h5", SyntheticRun(name="nanda2023-synthetic"))

@@ -28,7 +28,8 @@ from markupsafe import Markup
 from epochscope import __version__
 from epochscope.archives import open_bundle
 from epochscope.errors import EpochscopeError
-from epochscope.generator.compare_charts import CHART_GROUPS, ChartInput, CompareChart
+from epochscope.generator.charts import ChartDef, get_chart
+from epochscope.generator.compare_charts import ChartInput
 from epochscope.generator.compare_data import (
     Z_LIMIT,
     VariantData,
@@ -37,7 +38,7 @@ from epochscope.generator.compare_data import (
     robust_z,
     shared_basis,
 )
-from epochscope.generator.compare_help import COMPARE_HELP
+from epochscope.generator.help import COMPARE_HELP
 from epochscope.generator.context import Unavailable
 from epochscope.generator.encode import ArrayStore, script_json
 from epochscope.generator.html import (
@@ -487,9 +488,9 @@ def _shared_bases(variants: list[VariantData], labels: list[str],
 def _charts(inp: ChartInput) -> tuple[list[Group], dict[str, Any]]:
     groups: list[Group] = []
     page: dict[str, Any] = {}
-    for gid, title, description, charts in CHART_GROUPS:
+    for section in compare_sections():
         cards = []
-        for chart in charts:
+        for chart in (get_chart(n, "compare") for n in section.charts):
             if chart.name == "difference" and len(inp.variants) != 2:
                 continue
             card, spec = _build(inp, chart)
@@ -499,11 +500,19 @@ def _charts(inp: ChartInput) -> tuple[list[Group], dict[str, Any]]:
                                 "logToggle": bool(spec and spec.get("logToggle")),
                                 "logy": bool(spec and spec.get("logy"))}
         if cards:
-            groups.append(Group(gid, title, description, cards))
+            groups.append(Group(section.id, section.title, section.description, cards))
     return groups, page
 
 
-def _build(inp: ChartInput, chart: CompareChart) -> tuple[Card, dict[str, Any] | None]:
+def compare_sections() -> list:
+    """The comparison page's sections: every pack's, in pack order (one layout mechanism with
+    the run report's, see generator/packs/)."""
+    from epochscope.generator.packs import load_packs
+
+    return [s for pack in load_packs() for s in pack.compare_sections]
+
+
+def _build(inp: ChartInput, chart: ChartDef) -> tuple[Card, dict[str, Any] | None]:
     title = chart.title
     if chart.name == "difference" and len(inp.labels) == 2:
         title = f"Difference: {inp.labels[1]} − {inp.labels[0]}"

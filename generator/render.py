@@ -81,7 +81,8 @@ def _render(bundle: Bundle, output: Path, layout, shared_assets, data_budget: in
         plotly_js=None if plotly_src else Markup(plotly_js()),
         plotly_src=plotly_src,
         version=__version__,
-        layout_source=layout.source,
+        layout_source=layout.source if layout.source != "default" else "default (from the packs)",
+        page_thinned=data.page.get("thinned") or 0,
         nav=nav_links(nav),
     )
     html = html.replace(CSP_SLOT, csp(html, external_scripts=plotly_src is not None), 1)

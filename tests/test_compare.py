@@ -26,14 +26,14 @@ from epochscope.generator.compare_data import (
     robust_z,
     shared_basis,
 )
-from epochscope.generator.compare_help import COMPARE_HELP
-from epochscope.generator.compare_synthetic import (
+from epochscope.generator.help import COMPARE_HELP
+from tests.compare_synthetic import (
     VariantSpec,
     sweep_specs,
     write_sweep,
     write_variant,
 )
-from epochscope.generator.synthetic import ALL_ANALYSES
+from tests.synthetic import ALL_ANALYSES
 
 SHAPE = dict(d_model=32, d_mlp=48, n_heads=2, epochs=1200, analysed=20)
 PRIMES = (17, 19, 23, 29, 31)

@@ -20,7 +20,7 @@ from epochscope.generator import known_charts, load_layout, render_report
 from epochscope.generator.encode import ArrayStore, script_json
 from epochscope.generator.help import HELP
 from epochscope.generator.render import plotly_js
-from epochscope.generator.synthetic import SyntheticRun, write_synthetic_bundle
+from tests.synthetic import SyntheticRun, write_synthetic_bundle
 
 SMALL = dict(p=23, d_model=32, d_mlp=48, n_heads=2, epochs=1500, analysed=24, key_freqs=(3, 7, 9))
 

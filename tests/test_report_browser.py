@@ -21,7 +21,7 @@ from browser_helpers import (
 
 from epochscope.archives import ArtifactUpdate, BundleWriter, Segment
 from epochscope.generator import render_report
-from epochscope.generator.synthetic import SyntheticRun, write_synthetic_bundle
+from tests.synthetic import SyntheticRun, write_synthetic_bundle
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 

@@ -9,7 +9,7 @@ import pytest
 
 from epochscope.errors import EpochscopeError
 from epochscope.generator.site import build_site
-from epochscope.generator.synthetic import SyntheticRun, write_synthetic_bundle
+from tests.synthetic import SyntheticRun, write_synthetic_bundle
 from tests.browser_helpers import ARGS, CHROMIUM, needs_chromium
 
 SMALL = {"p": 13, "d_model": 16, "d_mlp": 64, "n_heads": 4, "epochs": 2000, "analysed": 12,
