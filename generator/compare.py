@@ -51,13 +51,11 @@ from epochscope.generator.html import (
     write_atomic,
     write_shared_plotly,
 )
+from epochscope.generator.palette import assign_colors
 from epochscope.generator.render import nav_links
 
 __all__ = ["COLUMNS", "Column", "Comparison", "build_comparison", "render_compare"]
 
-PALETTE = ("#1f77b4", "#e8731a", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-           "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd",
-           "#31a354", "#756bb1", "#636363", "#e6550d")
 # A variant highlighted in at least this many columns is drawn with thicker lines.
 STANDS_OUT = 3
 # Config keys shown as table columns when they differ between variants, in this order first.
@@ -113,6 +111,7 @@ class Column:
 
 COLUMNS: tuple[Column, ...] = (
     Column("turn", "Turn", "epoch of the turn (onset of generalisation)", _epochs, rel_floor=0.02),
+    Column("health", "Health", "the turn analysis' health class (hover for its reason)", str, None),
     Column("grok_speed", "Turn → 95%", "epochs from the turn until test accuracy first reaches 95%", _epochs,
            rel_floor=0.05),
     Column("train_loss", "Train loss", "final train loss", _loss, "log", floor=0.1),
@@ -287,10 +286,11 @@ def build_comparison(bundles: Sequence[str | os.PathLike], *, links: dict[str, s
     emph = [r.flags >= STANDS_OUT for r in rows]
     inp = ChartInput(variants, labels, store, shared, shared_reason)
     groups, charts = _charts(inp)
+    colors = assign_colors([v.name for v in variants])
     _notes(variants, labels, notes)
     page = {
         "version": __version__,
-        "variants": [{"label": labels[i], "color": PALETTE[i % len(PALETTE)], "turn": v.turn,
+        "variants": [{"label": labels[i], "color": colors[i], "turn": v.turn,
                       "turnReason": v.turn_reason, "emph": emph[i]} for i, v in enumerate(variants)],
         "charts": charts,
         "columns": ["variant"] + [f"cfg:{k}" for k in config_keys] + [c.key for c in columns],
@@ -359,7 +359,8 @@ def _short(value: Any, limit: int = 60) -> str:
 
 def _rows(variants: list[VariantData], labels: list[str], hrefs: list[str | None], columns: list[Column],
           config_keys: list[str]) -> list[Row]:
-    rows = [Row(i, labels[i], hrefs[i], PALETTE[i % len(PALETTE)], [], []) for i in range(len(variants))]
+    colors = assign_colors([v.name for v in variants])
+    rows = [Row(i, labels[i], hrefs[i], colors[i], [], []) for i in range(len(variants))]
     for row, v in zip(rows, variants, strict=True):
         for k in config_keys:
             value = v.config.get(k)
@@ -396,6 +397,8 @@ def _cell(col: Column, v: VariantData, z: float | None) -> Cell:
     if col.key == "key_freqs":
         text = ", ".join(str(k) for k in value) if value else "none"
         return Cell(text, float(len(value)), detail)
+    if isinstance(value, str):
+        return Cell(value, value, detail)
     text = col.fmt(value)
     if col.key == "grok_speed" and v.facts.get("grok_speed_censored"):
         text = "> " + text

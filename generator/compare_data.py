@@ -23,6 +23,7 @@ from epochscope.archives import Bundle
 from epochscope.generator import sources as src
 from epochscope.generator.context import BuildContext, Unavailable
 from epochscope.generator.encode import ArrayStore
+from epochscope.generator.facts import GROK_ACC, RunFacts, run_facts
 
 __all__ = [
     "MAD_SCALE",
@@ -46,8 +47,6 @@ MAD_SCALE = 1.4826
 MEANAD_SCALE = 1.2533
 # Fewer values than this: no flags (a median of three says little about "normal").
 MIN_FLAG_VALUES = 4
-# Accuracy that counts as "grokked" for the grokking-speed column.
-GROK_ACC = 0.95
 
 
 @dataclass
@@ -82,6 +81,7 @@ class VariantData:
     pca: tuple[np.ndarray, np.ndarray] | None = None  # (epochs, [N, 3]) own basis
     layout: list[tuple[str, tuple[int, ...]]] | None = None  # model tensor shapes
     weights_reason: str = ""  # why the checkpoints cannot join a shared basis
+    run: RunFacts | None = None  # the run's headline facts (generator/facts.py)
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -211,15 +211,16 @@ def loop_measures(path: np.ndarray) -> dict[str, float]:
 def read_variant(bundle: Bundle) -> VariantData:
     """Extract what the comparison needs from one open bundle."""
     ctx = BuildContext(bundle, ArrayStore())
+    facts = run_facts(bundle, ctx)  # the same headline facts the report, index and catalog show
     v = VariantData(path=bundle.path, name=bundle.name, status=bundle.status, config=bundle.config,
-                    analyses=list(bundle.artifact_names), final_epoch=ctx.final_epoch)
+                    analyses=list(bundle.artifact_names), final_epoch=ctx.final_epoch, run=facts)
     for name in bundle.series_names:
         epochs, values = ctx.series(name)
         if epochs.size and np.isfinite(values).any():
             v.series[f"metric:{name}"] = Series(epochs, values, name, f"metric series '{name}'")
     _artifact_series(ctx, v)
-    _turn_facts(ctx, v)
-    _final_facts(ctx, v)
+    _turn_facts(ctx, v, facts)
+    _final_facts(ctx, v, facts)
     _structure_facts(ctx, v)
     _trajectory_facts(ctx, v)
     _weights_layout(bundle, v)
@@ -291,8 +292,8 @@ def _last_finite(s: Series | None) -> tuple[float, int] | None:
     return (float(s.values[ok[-1]]), int(s.epochs[ok[-1]])) if ok.size else None
 
 
-def _turn_facts(ctx: BuildContext, v: VariantData) -> None:
-    turn = src.turn(ctx)
+def _turn_facts(ctx: BuildContext, v: VariantData, facts: RunFacts) -> None:
+    turn = facts.turn
     acc = v.series.get("metric:test_acc")
     if turn is None:
         v.turn_reason = "the turn analysis was not run for this bundle"
@@ -306,15 +307,14 @@ def _turn_facts(ctx: BuildContext, v: VariantData) -> None:
         v.details["turn"] = f"method: {turn['method']}" + (f"; confidence {conf:.2f}" if conf is not None else "")
     else:
         v.missing["turn"] = v.turn_reason
+    if facts.health:
+        v.facts["health"] = facts.health
+        v.details["health"] = facts.health_reason or ""
+    else:
+        v.missing["health"] = ("the turn analysis stored no health class" if turn is not None
+                               else "the turn analysis was not run for this bundle")
     # Grokking speed: epochs from the turn until test accuracy first reaches 95%.
-    grok = None
-    if turn is not None and ctx.has_artifact(src.TURN):
-        stored = ctx.bundle.artifact(src.TURN).scalars.get("test_acc_95_epoch")
-        if isinstance(stored, (int, float)) and math.isfinite(stored):
-            grok = int(stored)
-    if grok is None and acc is not None:
-        hit = np.nonzero(acc.values >= GROK_ACC)[0]
-        grok = int(acc.epochs[hit[0]]) if hit.size else None
+    grok = facts.grok_epoch
     if v.turn is None:
         v.missing["grok_speed"] = v.turn_reason
     elif grok is not None:
@@ -331,9 +331,10 @@ def _turn_facts(ctx: BuildContext, v: VariantData) -> None:
         v.missing["grok_speed"] = "no test accuracy series ('test_acc') in this bundle"
 
 
-def _final_facts(ctx: BuildContext, v: VariantData) -> None:
+def _final_facts(ctx: BuildContext, v: VariantData, facts: RunFacts) -> None:
     for name in ("train_loss", "test_loss", "train_acc", "test_acc"):
-        got = _last_finite(v.series.get(f"metric:{name}"))
+        m = facts.metrics.get(name)
+        got = (m.final, m.final_epoch) if m is not None and m.final is not None else None
         if got is None:
             have = ctx.has_series(name)
             v.missing[name] = (f"metric series '{name}' holds only NaN/inf" if have
@@ -341,12 +342,11 @@ def _final_facts(ctx: BuildContext, v: VariantData) -> None:
         else:
             v.facts[name] = got[0]
             v.details[name] = f"at epoch {got[1]}"
-    keys = src.key_frequencies(ctx)
-    if keys is None:
+    if facts.key_frequencies is None:
         v.missing["key_freqs"] = "no Fourier analysis (restricted_loss or fourier_weights) in this bundle"
     else:
-        v.facts["key_freqs"] = keys[0]
-        v.details["key_freqs"] = keys[1]
+        v.facts["key_freqs"] = facts.key_frequencies
+        v.details["key_freqs"] = facts.key_frequencies_how or ""
     alarms = src.cusum_alarms(ctx)
     if not alarms and not ctx.has_artifact(src.CUSUM):
         v.missing["alarms"] = "the CUSUM analysis was not run for this bundle"

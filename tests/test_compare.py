@@ -18,7 +18,7 @@ from epochscope.archives import open_bundle
 from epochscope.errors import EpochscopeError
 from epochscope.generator import render_report
 from epochscope.generator.compare import build_comparison, render_compare
-from epochscope.generator.compare_charts import CHART_GROUPS
+from epochscope.generator.charts import known_charts
 from epochscope.generator.compare_data import (
     crossings,
     decimate,
@@ -205,7 +205,7 @@ def test_decimate_keeps_ends_and_spikes():
 # ----------------------------------------------------------------------------- charts and alignment
 
 def test_every_compare_chart_has_complete_help():
-    names = ["summary"] + [c.name for _, _, _, charts in CHART_GROUPS for c in charts]
+    names = ["summary"] + known_charts("compare")
     assert len(names) == len(set(names))
     for name in names:
         sections = COMPARE_HELP[name].sections()
