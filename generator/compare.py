@@ -36,7 +36,6 @@ from epochscope.generator.compare_data import (
     crossings,
     read_variant,
     robust_z,
-    shared_basis,
 )
 from epochscope.generator.help import COMPARE_HELP
 from epochscope.generator.context import Unavailable
@@ -426,24 +425,23 @@ def _describe_layout(layout: list[tuple[str, tuple[int, ...]]], other: list[tupl
 
 def _shared_bases(variants: list[VariantData], labels: list[str],
                   notes: list[tuple[str, str]]) -> tuple[list[dict[str, Any]], str]:
-    """One shared PCA basis per group of variants with identical parameter shapes (two or
-    more); notes for the variants that cannot join one. Adds each member's crossings in its
-    shared basis to its facts."""
+    """The shared PCA bases stored in the variants' bundles (the analysis side fits them:
+    collectors/analysis/shared_basis.py, run by `epochscope compare` and `epochscope build`),
+    each variant in the basis that covers most of this page's variants; notes for the
+    variants that are in none. Adds each member's crossings in its shared basis to its facts."""
     by_layout: dict[tuple, list[int]] = {}
     for i, v in enumerate(variants):
         if v.layout is not None:
             by_layout.setdefault(tuple(v.layout), []).append(i)
     no_weights = [i for i, v in enumerate(variants) if v.layout is None]
-    groups = sorted(by_layout.values(), key=lambda g: (-len(g), g[0]))
-    shared: list[dict[str, Any]] = []
-    reason = ""
+    layout_groups = sorted(by_layout.values(), key=lambda g: (-len(g), g[0]))
     if no_weights:
         why = sorted({variants[i].weights_reason for i in no_weights})
         notes.append(("Shared PCA basis: " + ", ".join(labels[i] for i in no_weights),
                       "no model weights to project (" + "; ".join(why) + "): their trajectories are shown only "
                       "in their own PCA basis"))
-    big = groups[0] if groups else []
-    for g in groups:
+    big = layout_groups[0] if layout_groups else []
+    for g in layout_groups:
         if len(g) == 1:
             i = g[0]
             ref = big[0] if len(big) > 1 else None
@@ -452,37 +450,48 @@ def _shared_bases(variants: list[VariantData], labels: list[str],
             notes.append((f"Shared PCA basis: {labels[i]}",
                           f"its parameter shapes match no other variant's{detail}: only variants with identical "
                           "parameter shapes can share a basis"))
-            continue
-        try:
-            fitted, evr = shared_basis([variants[i].path for i in g], variants[g[0]].layout)
-        except ImportError as exc:
-            reason = f"the shared basis needs the analysis extras (torch): {exc}"
-            notes.append(("Shared PCA basis", reason))
-            break
-        except (EpochscopeError, OSError, KeyError, ValueError, MemoryError) as exc:
-            notes.append(("Shared PCA basis: " + ", ".join(labels[i] for i in g), f"could not be computed ({exc})"))
-            continue
-        runs = []
-        for i, (epochs, coords) in zip(g, fitted, strict=True):
-            if coords.shape[1] < 3 or len(epochs) < 2:
-                continue
-            runs.append((i, epochs, coords[:, :3]))
-            variants[i].facts["shared_crossings"] = len(crossings(coords[:, 1:3]))
-            variants[i].details["shared_crossings"] = (f"in the basis shared with {len(g) - 1} other variant"
-                                                       f"{'s' if len(g) > 2 else ''} ({len(epochs)} checkpoints)")
-        if len(runs) >= 2:
-            shared.append({"members": [r[0] for r in runs], "runs": runs, "evr": [float(x) for x in evr[:3]]})
-        if len(groups) > 1 and len(g) > 1 and g is not big:
+        elif g is not big and len(big) > 1:
             notes.append(("Shared PCA basis: " + ", ".join(labels[i] for i in g),
                           f"parameter shapes differ from {labels[big[0]]}'s ({_describe_layout(variants[g[0]].layout, variants[big[0]].layout)}): "
                           "these variants share a basis of their own"))
-    if not shared and not reason:
-        reason = ("no two variants have checkpoints with model weights of identical shapes"
+    # Stored bases, the one covering most variants first; a variant joins one basis only.
+    cover: dict[str, list[int]] = {}
+    for i, v in enumerate(variants):
+        for bid in v.bases:
+            cover.setdefault(bid, []).append(i)
+    placed: set[int] = set()
+    shared: list[dict[str, Any]] = []
+    for bid, idx in sorted(cover.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        members = [i for i in idx if i not in placed]
+        if len(members) < 2:
+            continue
+        runs = []
+        for i in members:
+            epochs, coords, evr, _ = variants[i].bases[bid]
+            runs.append((i, epochs, coords))
+            variants[i].facts["shared_crossings"] = len(crossings(coords[:, 1:3]))
+            others = len(variants[i].bases[bid][3]) - 1
+            variants[i].details["shared_crossings"] = (f"in the basis shared with {others} other run"
+                                                       f"{'s' if others != 1 else ''} ({len(epochs)} checkpoints)")
+        placed.update(members)
+        shared.append({"members": members, "runs": runs, "evr": variants[members[0]].bases[bid][2]})
+    unplaced = [i for g in layout_groups if len(g) > 1 for i in g if i not in placed]
+    if unplaced:
+        notes.append(("Shared PCA basis: " + ", ".join(labels[i] for i in unplaced),
+                      "no shared basis stored in their bundles: `epochscope compare` (with the analysis extras, "
+                      "torch) fits one and stores it"))
+    reason = ""
+    if not shared:
+        reason = ("no shared PCA basis is stored in these bundles (`epochscope compare` fits and stores one)"
+                  if any(len(g) > 1 for g in layout_groups) else
+                  "no two variants have checkpoints with model weights of identical shapes"
                   if by_layout else "no variant has checkpoints with model weights")
     for v in variants:
         if "shared_crossings" not in v.facts:
-            v.missing["shared_crossings"] = ("not in a shared basis: " + (v.weights_reason if v.layout is None
-                                             else "no other variant has its parameter shapes"))
+            v.missing["shared_crossings"] = ("not in a shared basis: " + (
+                v.weights_reason if v.layout is None else
+                "no other variant has its parameter shapes" if not any(v.layout == o.layout for o in variants if o is not v)
+                else "none stored in its bundle"))
     return shared, reason
 
 

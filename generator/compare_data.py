@@ -82,6 +82,8 @@ class VariantData:
     layout: list[tuple[str, tuple[int, ...]]] | None = None  # model tensor shapes
     weights_reason: str = ""  # why the checkpoints cannot join a shared basis
     run: RunFacts | None = None  # the run's headline facts (generator/facts.py)
+    # shared PCA bases stored in the bundle: basis id -> (epochs, coords [N, 3], evr, member names)
+    bases: dict[str, tuple[np.ndarray, np.ndarray, list[float], list[str]]] = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -213,7 +215,8 @@ def read_variant(bundle: Bundle) -> VariantData:
     ctx = BuildContext(bundle, ArrayStore())
     facts = run_facts(bundle, ctx)  # the same headline facts the report, index and catalog show
     v = VariantData(path=bundle.path, name=bundle.name, status=bundle.status, config=bundle.config,
-                    analyses=list(bundle.artifact_names), final_epoch=ctx.final_epoch, run=facts)
+                    analyses=[a for a in bundle.artifact_names if not a.startswith(src.SHARED_PCA_PREFIX)],
+                    final_epoch=ctx.final_epoch, run=facts)
     for name in bundle.series_names:
         epochs, values = ctx.series(name)
         if epochs.size and np.isfinite(values).any():
@@ -224,6 +227,7 @@ def read_variant(bundle: Bundle) -> VariantData:
     _structure_facts(ctx, v)
     _trajectory_facts(ctx, v)
     _weights_layout(bundle, v)
+    _stored_bases(bundle, v)
     return v
 
 
@@ -526,62 +530,22 @@ def _weights_layout(bundle: Bundle, v: VariantData) -> None:
     v.layout = shapes
 
 
-# ----------------------------------------------------------------------------- shared basis
+# ----------------------------------------------------------------------------- shared bases
 
-def shared_basis(paths: list[Path], layout: list[tuple[str, tuple[int, ...]]],
-                 ) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
-    """One PCA basis over every checkpoint of `paths` (runs with the parameter `layout`):
-    per run (epochs, coordinates [N, 3]) and the explained-variance ratios.
-
-    The trajectory analysis' `shared_pca_basis` defines it; this computes the same thing
-    reading each checkpoint once (the model tensors straight from the file) when all of them
-    fit in memory as float32, which makes a comparison of a dozen runs several times
-    faster. Larger runs (and checkpoints stored in dtypes numpy lacks) go through
-    `shared_pca_basis` itself. Raises what that raises (AnalysisError, ImportError...).
-    """
-    from epochscope.archives import open_bundle
-    from epochscope.collectors.analysis.trajectory import (
-        MAX_ROW_BYTES,
-        pca_from_rows,
-        shared_pca_basis,
-    )
-
-    dim = sum(int(np.prod(s)) for _, s in layout)
-    names = [n for n, _ in layout]
-    rows: list[np.ndarray] = []
-    owner: list[tuple[int, int]] = []
-    fallback = False
-    for r, path in enumerate(paths):
-        with open_bundle(path) as b:
-            if len(b.checkpoint_epochs) * dim * 4 * len(paths) > MAX_ROW_BYTES:
-                fallback = True
-                break
-            for epoch in b.checkpoint_epochs:
-                group = b.checkpoint_group(epoch)
-                meta = b.checkpoint_meta(epoch)
-                model = group["state"].get("model")
-                if model is None or meta.get("tensor_dtypes") or any(n not in model for n in names):
-                    fallback = True
-                    break
-                row = np.concatenate([np.asarray(model[n][()], dtype=np.float32).ravel() for n in names])
-                if row.size != dim:
-                    fallback = True
-                    break
-                if np.all(np.isfinite(row)):
-                    rows.append(row)
-                    owner.append((r, int(epoch)))
-        if fallback or sum(len(x) for x in rows) * 4 > MAX_ROW_BYTES:
-            fallback = True
-            break
-    if fallback:
-        basis = shared_pca_basis(paths)
-        runs = [(np.asarray(basis.runs[n][0], dtype=np.int64), np.asarray(basis.runs[n][1], dtype=np.float64))
-                for n in basis.runs]
-        return runs, np.asarray(basis.explained_variance_ratio, dtype=np.float64)
-    pca = pca_from_rows(np.stack(rows), 3)
-    k = pca.eigvecs.shape[1]
-    out = []
-    for r in range(len(paths)):
-        idx = [i for i, (o, _) in enumerate(owner) if o == r]
-        out.append((np.asarray([owner[i][1] for i in idx], dtype=np.int64), pca.coords[idx, :k]))
-    return out, np.asarray(pca.explained_ratio[:k], dtype=np.float64)
+def _stored_bases(bundle: Bundle, v: VariantData) -> None:
+    """The shared PCA bases the analysis side stored in this bundle
+    (collectors/analysis/shared_basis.py): artifacts `shared_pca.<id>`."""
+    for name in bundle.artifact_names:
+        if not name.startswith(src.SHARED_PCA_PREFIX):
+            continue
+        art = bundle.artifact(name)
+        try:
+            epochs, coords = art.per_epoch("coords")
+        except (KeyError, OSError, ValueError):
+            continue
+        coords = np.asarray(coords, dtype=np.float64)
+        if coords.ndim != 2 or coords.shape[1] < 3 or len(epochs) < 2:
+            continue
+        evr = [float(x) for x in (art.scalars.get("explained_variance_ratio") or [])][:3]
+        v.bases[str(art.scalars.get("basis") or name.removeprefix(src.SHARED_PCA_PREFIX))] = (
+            np.asarray(epochs, dtype=np.int64), coords[:, :3], evr, [str(m) for m in art.scalars.get("members") or []])

@@ -24,7 +24,6 @@ from epochscope.generator.compare_data import (
     decimate,
     loop_measures,
     robust_z,
-    shared_basis,
 )
 from epochscope.generator.help import COMPARE_HELP
 from tests.compare_synthetic import (
@@ -289,8 +288,16 @@ def test_metrics_only_and_different_p_are_compared_on_what_they_share(sweep, tmp
 
 
 def test_shared_pca_basis_for_identical_shapes_only(weighted):
+    """The analysis side fits the basis and stores it in the bundles; the page only reads it."""
+    from epochscope.collectors.analysis.shared_basis import shared_basis, store_shared_bases
     from epochscope.collectors.analysis.trajectory import shared_pca_basis
 
+    before = build_comparison(weighted)
+    assert before.page["charts"]["pca_shared"]["status"] == "unavailable"
+    assert any("no shared basis stored" in why for _, why in before.notes)
+    stored = store_shared_bases(weighted)
+    assert len(stored) == 1 and stored[0]["stored"] and len(stored[0]["members"]) == 3
+    assert store_shared_bases(weighted)[0]["stored"] is False  # the same basis is not fitted twice
     c = build_comparison(weighted)
     spec = c.page["charts"]["pca_shared"]["spec"]
     assert c.page["charts"]["pca_shared"]["status"] == "ok"
