@@ -174,6 +174,7 @@ def build_page(bundle: Bundle, layout: Layout | None, *, data_budget: int = DEFA
         "limits": _limits(specs),
         "defaults": {"epoch": int(snap[-1]) if len(snap) else (ctx.final_epoch or 0)},
         "absent": [{"what": w, "reason": r} for w, r in unavailable],
+        "seriesShown": sorted(ctx.shown_series),
         "palette": list(PALETTE),
         "runColor": run["color"],
         "summary": _summary(ctx, run, facts),

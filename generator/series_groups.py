@@ -78,11 +78,16 @@ def group_series(names: list[str]) -> list[SeriesGroup]:
         if len(children) < 2:
             continue
         key = parent if parent not in groups else f"{parent} (parts)"
-        groups[key] = SeriesGroup(parent, [(c, c[len(parent) + 1:]) for c in sorted(children)], "parts")
+        members = [(c, c[len(parent) + 1:]) for c in sorted(children)]
+        if parent in names and parent not in taken:  # the whole beside its parts
+            members.insert(0, (parent, "all"))
+            taken.add(parent)
+        groups[key] = SeriesGroup(parent, members, "parts")
         taken.update(children)
     for n in names:
         if n not in taken:
-            groups.setdefault(n, SeriesGroup(n, [(n, n)], "single"))
+            key = n if n not in groups else f"{n} (series)"
+            groups[key] = SeriesGroup(n, [(n, n)], "single")
     # Order: by the first member's position in the sorted names.
     first = {k: min(names.index(m) for m in g.names) for k, g in groups.items()}
     order = sorted(groups, key=lambda k: first[k])

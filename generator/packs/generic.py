@@ -27,6 +27,8 @@ from epochscope.generator.series_groups import group_series
 SMALL_MULTIPLES = 4
 # Embedded bytes one unknown artifact array may take (its epochs are thinned to fit).
 ARTIFACT_BUDGET = 600_000
+# Per-epoch vectors up to this length are drawn as one line per entry, longer ones as a heatmap.
+SHORT_VECTOR = 8
 # Table rows embedded; a longer table shows its first rows and says so.
 MAX_TABLE_ROWS = 100_000
 _LOG_SPAN = 2.0  # decades a positive loss-like series must span to start on a log axis
@@ -255,6 +257,15 @@ def _artifact_cards(ctx: BuildContext, name: str, k: int) -> list[dict[str, Any]
                      "color": 0, "mode": "lines+markers" if len(epochs) <= 200 else "lines"}
             cards.append({"key": key, "title": title, "kind": "lines", "epoch_axis": True, "follows": ("epoch",),
                           "spec": {"traces": [trace], "yTitle": arr_name, "logToggle": bool((ok > 0).all()),
+                                   "smooth": True}, "note": base})
+        elif len(row) == 1 and row[0] <= SHORT_VECTOR:
+            # A few entries (PC1-3, per-slot values): one line each reads better than a heatmap.
+            ok = values[np.isfinite(values)]
+            traces = [{"name": f"{arr_name}[{i}]", "x": ctx.store.add_int(epochs),
+                       "y": ctx.store.add_float(values[:, i], floor=0.0), "color": i,
+                       "mode": "lines+markers" if len(epochs) <= 200 else "lines"} for i in range(row[0])]
+            cards.append({"key": key, "title": title, "kind": "lines", "epoch_axis": True, "follows": ("epoch",),
+                          "spec": {"traces": traces, "yTitle": arr_name, "logToggle": bool((ok > 0).all()),
                                    "smooth": True}, "note": base})
         elif len(row) == 1:
             n = row[0]
