@@ -36,6 +36,7 @@ DEMO = dict(d_model=32, d_mlp=128, n_heads=4, epochs=3000, analysed=70)
 def write_variants(directory: Path, n: int) -> list[Path]:
     """`n` demo-shaped variants over p = 59, 61, 53 and seeds 0-3; variant 5 is anomalous."""
     import _paths  # noqa: F401 - the repository root on sys.path
+
     from tests.compare_synthetic import sweep_specs, write_sweep
 
     specs = sweep_specs(n, primes=(59, 61, 53), seeds=(0, 1, 2, 3), anomalous=5, shape=DEMO)

@@ -35,6 +35,7 @@ MB = 1_000_000
 
 def synthetic(path: Path) -> Path:
     import _paths  # noqa: F401 - the repository root on sys.path
+
     from tests.synthetic import SyntheticRun, write_synthetic_bundle
 
     return write_synthetic_bundle(path, SyntheticRun(name="nanda2023-synthetic"))

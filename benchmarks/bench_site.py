@@ -16,8 +16,9 @@ import time
 from pathlib import Path
 
 import _paths  # noqa: F401, I001 - the repository root on sys.path
-from tests.compare_synthetic import sweep_specs, write_sweep, write_variant
+
 from epochscope.generator.site import build_site
+from tests.compare_synthetic import sweep_specs, write_sweep, write_variant
 
 DEMO_SHAPE = {"d_model": 32, "d_mlp": 128, "n_heads": 4, "epochs": 3000, "analysed": 70, "map_neurons": 8}
 

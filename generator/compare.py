@@ -37,9 +37,9 @@ from epochscope.generator.compare_data import (
     read_variant,
     robust_z,
 )
-from epochscope.generator.help import COMPARE_HELP
 from epochscope.generator.context import Unavailable
 from epochscope.generator.encode import ArrayStore, script_json
+from epochscope.generator.help import COMPARE_HELP
 from epochscope.generator.html import (
     CSP_SLOT,
     csp,

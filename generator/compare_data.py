@@ -23,7 +23,7 @@ from epochscope.archives import Bundle
 from epochscope.generator import sources as src
 from epochscope.generator.context import BuildContext, Unavailable
 from epochscope.generator.encode import ArrayStore
-from epochscope.generator.facts import GROK_ACC, RunFacts, run_facts
+from epochscope.generator.facts import RunFacts, run_facts
 
 __all__ = [
     "MAD_SCALE",

@@ -63,6 +63,8 @@ class BuildContext:
             self.reading[0].add(name)
         if name not in self._series_refs:
             epochs, values = self.series(name)
+            if not np.isfinite(values).all():  # inf draws as a gap, like NaN (the CSV says NaN too)
+                values = np.where(np.isfinite(values), values, np.nan)
             if self.series_cap and epochs.size > self.series_cap:
                 from epochscope.generator.compare_data import decimate
 

@@ -21,8 +21,8 @@ from epochscope.generator import sources as src
 from epochscope.generator.charts import CHARTS, ChartDef, known_charts
 from epochscope.generator.context import BuildContext, Unavailable
 from epochscope.generator.encode import ArrayStore
-from epochscope.generator.help import HELP
 from epochscope.generator.facts import RunFacts, run_facts
+from epochscope.generator.help import HELP
 from epochscope.generator.layout import Layout
 from epochscope.generator.packs import applicable_packs
 from epochscope.generator.palette import PALETTE, run_color

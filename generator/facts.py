@@ -35,10 +35,11 @@ GROK_ACC = 0.95
 # Headline metrics shown in a run's header (the loss family first).
 HEADLINE_COUNT = 6
 
-_LOWER = re.compile(r"loss|error|err\b|perplexity|ppl|nll|mse|mae|rmse|regret|distortion|kl\b|_kl|bpd|cer\b|wer\b",
-                    re.I)
-_HIGHER = re.compile(r"acc|score|f1|auc|precision|recall|reward|return|iou|bleu|rouge|fitness|map\b|top\d|r2\b",
-                     re.I)
+# Name conventions, matched on the name's words (split at anything not a letter or digit).
+_LOWER_WORDS = {"loss", "losses", "error", "err", "errors", "perplexity", "ppl", "nll", "mse", "mae", "rmse",
+                "regret", "distortion", "kl", "bpd", "cer", "wer", "cost"}
+_HIGHER_WORDS = {"acc", "accuracy", "score", "f1", "auc", "precision", "recall", "reward", "return", "iou",
+                 "bleu", "rouge", "fitness", "map", "r2", "top1", "top5", "success"}
 # Signals of the training process, not of how good the model is: never a headline, no best.
 _PROCESS = re.compile(r"^(lr|learning_rate|grad_norm|clip_fraction|param_velocity|weight_norm|examples_per_sec|"
                       r"step_time|epoch_time|batch_size|momentum|tokens_per_sec|tps)\b|grad_norm|_lr$", re.I)
@@ -97,7 +98,9 @@ def direction_of(name: str, declared: str | None = None) -> tuple[str | None, st
         return declared, "declared"
     if _PROCESS.search(name):
         return None, ""
-    low, high = _LOWER.search(name), _HIGHER.search(name)
+    words = [w for w in re.split(r"[^a-z0-9]+", name.lower()) if w]
+    low = any(w in _LOWER_WORDS or w.endswith("loss") for w in words)
+    high = any(w in _HIGHER_WORDS or w.startswith("acc") for w in words)
     if low and not high:
         return "min", "name"
     if high and not low:

@@ -35,6 +35,11 @@ class SeriesGroup:
         return [n for n, _ in self.members]
 
 
+def natural(text: str) -> list:
+    """Sort key that puts layer2 before layer10."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", text)]
+
+
 def _split_of(name: str) -> tuple[str, str] | None:
     """(base, split) when `name` carries a split word as prefix or suffix."""
     m = _PREFIX.match(name)
@@ -78,7 +83,7 @@ def group_series(names: list[str]) -> list[SeriesGroup]:
         if len(children) < 2:
             continue
         key = parent if parent not in groups else f"{parent} (parts)"
-        members = [(c, c[len(parent) + 1:]) for c in sorted(children)]
+        members = [(c, c[len(parent) + 1:]) for c in sorted(children, key=natural)]
         if parent in names and parent not in taken:  # the whole beside its parts
             members.insert(0, (parent, "all"))
             taken.add(parent)

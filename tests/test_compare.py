@@ -17,8 +17,8 @@ import pytest
 from epochscope.archives import open_bundle
 from epochscope.errors import EpochscopeError
 from epochscope.generator import render_report
-from epochscope.generator.compare import build_comparison, render_compare
 from epochscope.generator.charts import known_charts
+from epochscope.generator.compare import build_comparison, render_compare
 from epochscope.generator.compare_data import (
     crossings,
     decimate,

@@ -59,7 +59,11 @@ def shared_basis(paths: list[Path], layout: Layout) -> tuple[list[tuple[np.ndarr
     as float32. Larger runs (and checkpoints stored in dtypes numpy lacks) go through
     `shared_pca_basis` itself. Raises what that raises (AnalysisError, ImportError...).
     """
-    from epochscope.collectors.analysis.trajectory import MAX_ROW_BYTES, pca_from_rows, shared_pca_basis
+    from epochscope.collectors.analysis.trajectory import (
+        MAX_ROW_BYTES,
+        pca_from_rows,
+        shared_pca_basis,
+    )
 
     dim = sum(int(np.prod(s)) for _, s in layout)
     names = [n for n, _ in layout]

@@ -86,6 +86,8 @@ def _series_card(ctx: BuildContext, i: int, group, small: bool, facts) -> dict[s
         names = ", ".join(f"'{n}'" for n in group.names)
         return {"key": f"s{i}", "title": title,
                 "unavailable": f"no data: {names} hold{'s' if len(group.names) == 1 else ''} only NaN/inf"}
+    if len(notes) > 3:  # many parts: the headline table below has every one
+        notes = notes[:2] + [f"and {len(notes) - 2} more in the headline table below"]
     units = {facts.metrics[n].unit for n in group.names if n in facts.metrics and facts.metrics[n].unit}
     spec = {"traces": traces, "yTitle": title + (f" ({units.pop()})" if len(units) == 1 else ""),
             "logToggle": positive, "logy": bool(positive and lossy and span >= _LOG_SPAN), "smooth": True}
@@ -110,7 +112,7 @@ def metrics(ctx: BuildContext) -> list[dict[str, Any]]:
     rank = {n: i for i, n in enumerate(facts.headline)}
     groups = group_series(left)
     # The headline's order (the loss family first), then the rest alphabetically.
-    groups.sort(key=lambda g: (min((rank.get(n, len(rank)) for n in g.names)), g.title.lower()))
+    groups.sort(key=lambda g: (min(rank.get(n, len(rank)) for n in g.names), g.title.lower()))
     small = len(groups) > SMALL_MULTIPLES
     return [_series_card(ctx, i, g, small, facts) for i, g in enumerate(groups)]
 
@@ -344,7 +346,7 @@ PACK = Pack(
     name="generic",
     title="Everything in the bundle",
     sections=(
-        Section("metrics", "Metric series", ("metric_summary", "metrics"),
+        Section("metrics", "Metric series", ("metrics", "metric_summary"),
                 "Every logged series: splits (train/val/test) overlaid, parts (X.part) in one chart. The smoothing "
                 "control in the sidebar draws an exponential moving average over the faint raw curve."),
         Section("tables", "Tables", ("tables",), "Every table in the bundle: click a header to sort, type to filter."),
