@@ -362,7 +362,7 @@ def _summary(ctx: BuildContext, run: dict[str, Any], facts: RunFacts) -> dict[st
         "checkpoints": run["checkpoints"], "config": run["config"], "seeds": run["seeds"],
         "environment": ctx.bundle.context.get("environment") or {},
         "analyses": analyses,
-        "events": ctx.bundle.events(),
+        # The events travel once, in the page's own list; "Copy as JSON" adds them.
     }
 
 
@@ -409,10 +409,16 @@ def _snap_epochs(ctx: BuildContext, artifacts: list[str]) -> tuple[np.ndarray, s
         return np.unique(np.concatenate(eps)).astype(np.int64), "analysed checkpoints"
     if ctx.bundle.checkpoint_epochs:
         return np.asarray(ctx.bundle.checkpoint_epochs, dtype=np.int64), "checkpoints"
-    logged = [ctx.series(n)[0] for n in ctx.bundle.series_names]
-    logged = [e for e in logged if e.size]
-    if logged:
-        return np.unique(np.concatenate(logged)).astype(np.int64), "logged epochs"
+    # Series usually share their epochs: each distinct epoch array counts once.
+    distinct: dict[tuple, np.ndarray] = {}
+    for n in ctx.bundle.series_names:
+        e = ctx.series(n)[0]
+        if e.size:
+            distinct.setdefault((e.size, int(e[0]), int(e[-1]), hash(e.tobytes())), e)
+    if distinct:
+        arrays = list(distinct.values())
+        merged = arrays[0] if len(arrays) == 1 else np.unique(np.concatenate(arrays))
+        return merged.astype(np.int64), "logged epochs"
     return np.zeros(0, dtype=np.int64), "epochs"
 
 

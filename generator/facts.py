@@ -109,20 +109,16 @@ def direction_of(name: str, declared: str | None = None) -> tuple[str | None, st
 
 
 def _smooth(values: np.ndarray) -> np.ndarray:
-    """A running median over ~2% of the points (odd window), NaN-tolerant."""
+    """The medians of up to 100 equal buckets of the finite `values`, in order: a curve that
+    keeps the trend and drops single noisy points, at any length."""
     n = values.size
-    w = max(1, n // 50) | 1
-    if w == 1:
-        return values
-    pad = w // 2
-    padded = np.pad(values, pad, mode="edge")
-    windows = np.lib.stride_tricks.sliding_window_view(padded, w)
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return np.nanmedian(windows, axis=1)
+    buckets = min(100, n)
+    size = n // buckets
+    head = values[: buckets * size].reshape(buckets, size)
+    out = np.median(head, axis=1)
+    if n > buckets * size:  # the tail: its own bucket, so the final value is the last bucket's
+        out = np.append(out, np.median(values[buckets * size:]))
+    return out
 
 
 def metric_facts(name: str, epochs: np.ndarray, values: np.ndarray, info: dict[str, Any] | None = None
@@ -143,6 +139,7 @@ def metric_facts(name: str, epochs: np.ndarray, values: np.ndarray, info: dict[s
     m.best, m.best_epoch = float(finite[i]), int(epochs[ok[i]])
     if finite.size >= 5:
         s = _smooth(finite)
+        idx = np.linspace(0, finite.size - 1, s.size).round().astype(int)  # bucket -> a point's epoch
         sign = 1.0 if direction == "max" else -1.0
         j = int(np.argmax(sign * s))
         gain = sign * (s[j] - s[0])
@@ -150,7 +147,7 @@ def metric_facts(name: str, epochs: np.ndarray, values: np.ndarray, info: dict[s
         tiny = 1e-12 * max(1.0, abs(float(s[j])))
         if gain > tiny and lost > tiny and lost >= DEGRADE_SHARE * gain and j < s.size - 1:
             m.degraded = True
-            m.degraded_text = (f"peaked at epoch {int(epochs[ok[j]])}, then gave back "
+            m.degraded_text = (f"peaked at epoch {int(epochs[ok[idx[j]]])}, then gave back "
                                f"{100 * lost / gain:.0f}% of its gain since epoch {int(epochs[ok[0]])}")
     return m
 
@@ -179,8 +176,16 @@ def _headline_order(metrics: dict[str, MetricFacts]) -> list[str]:
 
 
 def run_facts(bundle: Bundle, ctx: BuildContext | None = None) -> RunFacts:
-    """The headline facts of `bundle` (`ctx`: reuse a report's context and its caches)."""
+    """The headline facts of `bundle` (`ctx`: reuse a report's context and its caches; the
+    facts are computed once per context)."""
+    if ctx is not None and getattr(ctx, "_run_facts", None) is not None:
+        return ctx._run_facts
     ctx = ctx or BuildContext(bundle, ArrayStore())
+    ctx._run_facts = facts = _compute(bundle, ctx)
+    return facts
+
+
+def _compute(bundle: Bundle, ctx: BuildContext) -> RunFacts:
     info = bundle.metric_info if hasattr(bundle, "metric_info") else {}
     facts = RunFacts(name=bundle.name, status=bundle.status, final_epoch=ctx.final_epoch,
                      checkpoints=len(bundle.checkpoint_epochs), analyses=list(bundle.artifact_names))

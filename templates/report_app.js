@@ -315,7 +315,9 @@
     const copyLink = $("#copy-link");
     if (copyLink) copyLink.addEventListener("click", () => { writeHashNow(); copy(location.href, "Link copied"); });
     const copyJson = $("#copy-json");
-    if (copyJson) copyJson.addEventListener("click", () => copy(JSON.stringify(page.summary, null, 2), "Run summary copied as JSON"));
+    if (copyJson) copyJson.addEventListener("click", () => copy(JSON.stringify(Object.assign({}, page.summary,
+      { events: page.events.map((e) => ({ epoch: e.epoch, kind: e.kind, message: e.message, payload: e.detail })) }),
+    null, 2), "Run summary copied as JSON"));
     const csv = $("#download-csv");
     if (csv) csv.addEventListener("click", downloadCsv);
     window.addEventListener("hashchange", () => apply(readHash()));
