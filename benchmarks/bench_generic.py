@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from bench_report import FIRST_CHART, MB, load_times
 
 SERIES, POINTS, TABLES, ROWS, EVENTS = 50, 100_000, 10, 1_000, 10_000

@@ -183,6 +183,20 @@ def build_page(bundle: Bundle, layout: Layout | None, *, data_budget: int = DEFA
     return PageData(run, groups, page, store, unavailable)
 
 
+def absent_summary(unavailable: list[tuple[str, str]]) -> str:
+    """The collapsed line's text: whole sections by name, partial ones as "N charts of S"."""
+    parts: dict[str, int] = {}
+    whole: list[str] = []
+    for what, _ in unavailable:
+        section, sep, _chart = what.partition(": ")
+        if sep:
+            parts[section] = parts.get(section, 0) + 1
+        else:
+            whole.append(what)
+    items = whole + [f"{n} chart{'s' if n > 1 else ''} of {s}" if n > 1 else f"a chart of {s}" for s, n in parts.items()]
+    return ", ".join(items)
+
+
 def _build(ctx: BuildContext, chart: ChartDef, built: dict, reasons: dict, reads: dict) -> None:
     """Build one chart; a chart that cannot be built says why instead of sinking the report."""
     ctx.reading = (set(), set())

@@ -16,7 +16,7 @@ from markupsafe import Markup
 
 from epochscope import __version__
 from epochscope.archives import Bundle, open_bundle
-from epochscope.generator.data import DEFAULT_DATA_BUDGET, build_page
+from epochscope.generator.data import DEFAULT_DATA_BUDGET, absent_summary, build_page
 from epochscope.generator.encode import script_json
 from epochscope.generator.html import (
     CSP_SLOT,
@@ -76,6 +76,7 @@ def _render(bundle: Bundle, output: Path, layout, shared_assets, data_budget: in
         run=data.run,
         groups=data.groups,
         unavailable=data.unavailable,
+        absent_summary=absent_summary(data.unavailable),
         page_json=Markup(script_json(data.page)),
         arrays=list(data.store.arrays.values()),
         plotly_js=None if plotly_src else Markup(plotly_js()),

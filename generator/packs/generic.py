@@ -229,7 +229,6 @@ def _artifact_cards(ctx: BuildContext, name: str, k: int) -> list[dict[str, Any]
     scalars = {**art.params, **art.scalars}
     facts = ", ".join(f"{key} = {_short(v)}" for key, v in list(scalars.items())[:12])
     base = f"analysis '{name}' (version {art.version})" + (f"; {facts}" if facts else "")
-    epochs_all = np.asarray(art.epochs, dtype=np.int64)
     for j, arr_name in enumerate(art.names):
         key = f"a{k}-{j}"
         title = f"{name} · {arr_name}"
@@ -320,7 +319,6 @@ def _artifact_cards(ctx: BuildContext, name: str, k: int) -> list[dict[str, Any]
     if not cards:
         cards.append({"key": f"a{k}", "title": name, "unavailable": f"analysis '{name}' stored no arrays to draw"
                       + (f" ({facts})" if facts else "")})
-    del epochs_all
     return cards
 
 
