@@ -54,6 +54,7 @@ class ChartCard:
     epoch_axis: bool = False
     at_epoch: bool = False
     smooth: bool = False
+    reads: tuple[str, ...] = ()  # artifacts a multi chart's card shows (their epochs join the snap list)
 
 
 @dataclass
@@ -149,7 +150,8 @@ def build_page(bundle: Bundle, layout: Layout | None, *, data_budget: int = DEFA
                 cards.append(card)
                 charts[card.name] = entry
                 if card.at_epoch:
-                    at_epoch_artifacts |= reads.get(card.name, set()) | {a for a in chart.needs if ctx.has_artifact(a)}
+                    at_epoch_artifacts |= (reads.get(chart.name, set()) | set(card.reads)
+                                           | {a for a in chart.needs if ctx.has_artifact(a)})
         if cards:
             groups.append(GroupView(g.id, g.title, g.description, cards))
             unavailable.extend((f"{g.title}: {t}", r) for t, r in lacking)
@@ -245,7 +247,7 @@ def _cards(ctx: BuildContext, chart: ChartDef, built: dict, reasons: dict) -> li
             subtitle=str(item.get("subtitle") or ""), help=card_help,
             provenance=_provenance(ctx, chart), log_toggle=bool(spec.get("logToggle")),
             epoch_axis=epoch_axis, at_epoch="epoch" in follows and not epoch_axis,
-            smooth=bool(spec.get("smooth")),
+            smooth=bool(spec.get("smooth")), reads=tuple(item.get("reads", ())),
         )
         entry = {"kind": kind, "status": "ok", "epochAxis": epoch_axis, "follows": list(follows),
                  "logToggle": bool(spec.get("logToggle", False)), "logy": bool(spec.get("logy", False)),

@@ -336,7 +336,7 @@ def artifacts(ctx: BuildContext) -> list[dict[str, Any]]:
         raise Unavailable("no analysis artifacts in this bundle")
     out = []
     for k, name in enumerate(left):
-        out.extend(_artifact_cards(ctx, name, k))
+        out.extend(dict(card, reads=(name,)) for card in _artifact_cards(ctx, name, k))
     return out
 
 
