@@ -175,12 +175,14 @@ class Bundle:
         self._checkpoints: dict[int, h5py.Group] = {}
         artifacts: dict[str, list[h5py.Group]] = {}
         self._tables: dict[str, h5py.Group] = {}
+        self._metric_info: dict[str, dict[str, Any]] = {}
         self.applied: dict[str, int] = {}
         for part in self.parts:
             if part.attrs.get("reset", False):
                 # `--overwrite`: everything before this segment belongs to the replaced run.
                 self.context, sessions, series, events = {}, {}, {}, []
                 self._checkpoints, artifacts, self._tables = {}, {}, {}
+                self._metric_info = {}
             is_main = part is self.main
             if is_main:
                 self.applied.update(fmt.attr_json(part, "applied-segments", {}))
@@ -202,6 +204,11 @@ class Bundle:
             if session:
                 sessions.setdefault(session["id"], {}).update(session)
             if "metrics" in part:
+                info = fmt.attr_json(part["metrics"], "info", {})
+                if isinstance(info, dict):
+                    for name, fields in info.items():
+                        if isinstance(fields, dict):
+                            self._metric_info.setdefault(str(name), {}).update(fields)
                 for name, g in part["metrics"].items():
                     fmt.check_encoding(g, "series")
                     series.setdefault(name, []).append((g["epoch"][()], g["value"][()]))
@@ -274,6 +281,12 @@ class Bundle:
 
     def metrics(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         return dict(self._series)
+
+    @property
+    def metric_info(self) -> dict[str, dict[str, Any]]:
+        """What the recording code declared per series (`Recorder.describe`): a dict of
+        `direction` ("min"/"max"), `unit`, `description`; series never described are absent."""
+        return {k: dict(v) for k, v in self._metric_info.items()}
 
     @property
     def checkpoint_epochs(self) -> list[int]:
@@ -349,6 +362,7 @@ class Bundle:
             checkpoints=dict(self._checkpoints),
             artifacts=arts,
             tables={n: self.table(n) for n in self._tables},
+            metric_info=self.metric_info,
         )
 
     def close(self) -> None:

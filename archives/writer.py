@@ -63,6 +63,8 @@ class Segment:
     checkpoints: dict[int, Any] = field(default_factory=dict)
     artifacts: dict[str, ArtifactUpdate] = field(default_factory=dict)
     tables: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    # series name -> what the recording code declared about it (direction, unit, description)
+    metric_info: dict[str, dict[str, Any]] = field(default_factory=dict)
     truncate_after: int | None = None
     # Only in a consolidated file: every session record, and per journal id the highest
     # segment sequence already folded in (so a crash right after the swap never applies twice).
@@ -72,7 +74,7 @@ class Segment:
     def is_empty(self) -> bool:
         return not (
             self.context or self.session or self.metrics or self.events or self.checkpoints
-            or self.artifacts or self.tables or self.truncate_after is not None
+            or self.artifacts or self.tables or self.metric_info or self.truncate_after is not None
         )
 
 
@@ -191,9 +193,11 @@ def write_content(f: h5py.File, seg: Segment, *, deferred: list | None = None) -
         fmt.set_attr_json(f, "applied-segments", seg.applied)
     if seg.truncate_after is not None:
         f.attrs["truncate-after"] = int(seg.truncate_after)
-    if seg.metrics:
+    if seg.metrics or seg.metric_info:
         g = f.create_group("metrics")
         fmt.set_encoding(g, "metrics")
+        if seg.metric_info:
+            fmt.set_attr_json(g, "info", {fmt.check_name(n): dict(v) for n, v in seg.metric_info.items()})
         for name, (epochs, values) in seg.metrics.items():
             s = g.create_group(fmt.check_name(name))
             fmt.set_encoding(s, "series")

@@ -4,7 +4,7 @@ checkpoints, 25 000 epochs of metrics) rendered as a report, against the naive a
     python benchmarks/bench_report.py [BUNDLE] [--repeat 5] [--keep DIR]
 
 Without BUNDLE a synthetic bundle with the analyzers' artifact shapes is written first
-(generator/synthetic.py). Measures, against the targets of the "Generator" issue:
+(tests/synthetic.py). Measures, against the targets of the "Generator" issue:
 
 - generation time (render_report)                         <= 10 s
 - file size                                                <= plotly.js + 6 MB
@@ -34,7 +34,9 @@ MB = 1_000_000
 
 
 def synthetic(path: Path) -> Path:
-    from epochscope.generator.synthetic import SyntheticRun, write_synthetic_bundle
+    import _paths  # noqa: F401 - the repository root on sys.path
+
+    from tests.synthetic import SyntheticRun, write_synthetic_bundle
 
     return write_synthetic_bundle(path, SyntheticRun(name="nanda2023-synthetic"))
 

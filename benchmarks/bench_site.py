@@ -1,6 +1,6 @@
 """Site build of 12 demo-shaped variants: full build, no-change rebuild, one-bundle-changed
 rebuild, measured in one run. Target: the no-change rebuild at least 20x faster than the
-full build. Bundles are synthetic (generator/compare_synthetic.py): demo preset shape
+full build. Bundles are synthetic (tests/compare_synthetic.py): demo preset shape
 (p 53/59/61, d_model 32, 3000 epochs, 70 analysed checkpoints).
 
 Usage: python benchmarks/bench_site.py [--variants 12] [--dir DIR]
@@ -15,8 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from epochscope.generator.compare_synthetic import sweep_specs, write_sweep, write_variant
+import _paths  # noqa: F401, I001 - the repository root on sys.path
+
 from epochscope.generator.site import build_site
+from tests.compare_synthetic import sweep_specs, write_sweep, write_variant
 
 DEMO_SHAPE = {"d_model": 32, "d_mlp": 128, "n_heads": 4, "epochs": 3000, "analysed": 70, "map_neurons": 8}
 

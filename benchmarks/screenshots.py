@@ -1,7 +1,10 @@
-"""PNG screenshots of a report, for looking at the page without a desktop browser.
+"""PNG screenshots of reports, for looking at the pages without a desktop browser.
 
     python benchmarks/screenshots.py                      # synthetic nanda-sized run
     python benchmarks/screenshots.py REPORT.html OUTDIR   # an existing report
+    python benchmarks/screenshots.py --generic OUTDIR     # the three runs of the generic report:
+        OUTDIR/a-modular/ (a modular-addition run), OUTDIR/b-recorder/ (a plain PyTorch loop
+        recorded with Recorder), OUTDIR/c-tensorboard/ (an ingested 30-tag TensorBoard log)
 
 Writes OUTDIR/top.png (header and first group), one PNG per group (scrolled into view, its
 charts drawn), help.png (a help text opened), closed.png (sidebar collapsed) and full.png
@@ -86,11 +89,29 @@ def main() -> None:
     parser.add_argument("report", nargs="?", type=Path, help="report HTML (default: render a synthetic run)")
     parser.add_argument("outdir", nargs="?", type=Path, default=Path("screenshots"))
     parser.add_argument("--width", type=int, default=1440)
+    parser.add_argument("--generic", type=Path, metavar="OUTDIR",
+                        help="screenshot the generic report's three runs (tests/generic_runs.py) into OUTDIR")
     args = parser.parse_args()
+    if args.generic:
+        import _paths  # noqa: F401 - the repository root on sys.path
+
+        from epochscope.generator import render_report
+        from tests.generic_runs import modular_run, plain_loop_run, tensorboard_run
+
+        tmp = Path(tempfile.mkdtemp(prefix="epochscope-generic-"))
+        runs = {"a-modular": modular_run(tmp / "a.h5"), "b-recorder": plain_loop_run(tmp / "b.h5"),
+                "c-tensorboard": tensorboard_run(tmp / "tb" / "c-run", tmp / "c.h5")}
+        for name, bundle in runs.items():
+            report = render_report(bundle, tmp / f"{name}.html")
+            for path in shoot(report, args.generic / name, width=args.width):
+                print(path)
+        return
     report = args.report
     if report is None:
+        import _paths  # noqa: F401 - the repository root on sys.path
+
         from epochscope.generator import render_report
-        from epochscope.generator.synthetic import SyntheticRun, write_synthetic_bundle
+        from tests.synthetic import SyntheticRun, write_synthetic_bundle
 
         tmp = Path(tempfile.mkdtemp(prefix="epochscope-shots-"))
         bundle = write_synthetic_bundle(tmp / "synthetic.h5", SyntheticRun(name="nanda2023-synthetic"))

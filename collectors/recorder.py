@@ -60,6 +60,7 @@ class Recorder:
                          "epochscope": __version__}
         self._buffer: dict[str, tuple[list[int], list[float]]] = {}
         self._events: list[dict[str, Any]] = []
+        self._info: dict[str, dict[str, str]] = {}
         self._points = 0
         self._last_flush = time.monotonic()
         self.resume_epoch: int | None = None
@@ -109,6 +110,20 @@ class Recorder:
         self._points += len(scalars)
         if self._points >= _MAX_BUFFERED_POINTS or time.monotonic() - self._last_flush >= self.flush_interval:
             self.flush()
+
+    def describe(self, name: str, *, direction: str | None = None, unit: str | None = None,
+                 description: str | None = None) -> None:
+        """Declare what series `name` means: `direction` "min" (lower is better) or "max",
+        its `unit` and a one-line `description`. Reports use them for the series' headline
+        (best value, "peaked, then degraded") and its help text; a later call updates the
+        fields it gives. Stored in the bundle with the next write."""
+        check_name(name)
+        if direction is not None and direction not in ("min", "max"):
+            raise EpochscopeError(f"describe({name!r}): direction must be 'min' or 'max', not {direction!r}")
+        fields = {k: str(v) for k, v in (("direction", direction), ("unit", unit),
+                                          ("description", description)) if v is not None}
+        if fields:
+            self._info.setdefault(name, {}).update(fields)
 
     def event(self, epoch: int, kind: str, message: str = "", payload: dict[str, Any] | None = None) -> None:
         """Record something that happened at `epoch` (a switch, a pruning step, an alarm...)."""
@@ -188,9 +203,11 @@ class Recorder:
             raise EpochscopeError(f"recorder for {self.path} is closed")
         metrics = {name: (np.asarray(e, dtype=np.int64), np.asarray(v, dtype=np.float64))
                    for name, (e, v) in self._buffer.items() if e}
-        self._writer.write(Segment(metrics=metrics, events=self._events, **extra), wait=wait)
+        self._writer.write(Segment(metrics=metrics, events=self._events, metric_info=self._info, **extra),
+                           wait=wait)
         self._buffer = {}
         self._events = []
+        self._info = {}
         self._points = 0
         self._last_flush = time.monotonic()
 

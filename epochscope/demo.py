@@ -46,6 +46,9 @@ def run_demo(output: str | Path = "site", runs_dir: str | Path = "runs", *, work
     if result.failed:
         names = ", ".join(v["name"] for v in result.failed)
         raise EpochscopeError(f"demo: variant(s) failed: {names}; see {result.manifest}")
+    from epochscope.collectors.analysis.shared_basis import store_site_bases
+
+    store_site_bases(runs_dir, note=lambda line: echo(f"warning: {line}"))
     echo(f"[2/2] building the site in {output}")
     site = build_site(runs_dir, output)
     echo(f"done in {time.perf_counter() - t0:.0f} s: {len(site.rendered)} page(s) written")

@@ -17,15 +17,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from epochscope.archives import open_bundle
 from epochscope.errors import EpochscopeError
 
 __all__ = ["CATALOG_NAME", "Catalog", "headline"]
 
 CATALOG_NAME = "catalog.sqlite"
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2  # 2: headline facts from generator/facts.py, key_frequencies filled, health
 # Columns every run has; config keys with scalar values become extra columns on demand.
 _FIXED = {
     "path": "TEXT PRIMARY KEY", "name": "TEXT", "sweep": "TEXT", "variant": "TEXT",
@@ -33,7 +31,7 @@ _FIXED = {
     "epochs": "INTEGER", "checkpoints": "INTEGER", "analyzed": "TEXT",
     "turn_epoch": "INTEGER", "turn_confidence": "REAL", "grok_epoch": "INTEGER",
     "final_train_loss": "REAL", "final_test_loss": "REAL", "final_train_acc": "REAL",
-    "final_test_acc": "REAL", "key_frequencies": "TEXT", "error": "TEXT", "indexed_at": "REAL",
+    "final_test_acc": "REAL", "key_frequencies": "TEXT", "health": "TEXT", "error": "TEXT", "indexed_at": "REAL",
 }
 _CONFIG_PREFIX = "cfg_"
 
@@ -46,41 +44,29 @@ def _file_hash(path: Path) -> str:
     return h.hexdigest()
 
 
-def _last(series: tuple[np.ndarray, np.ndarray] | None) -> float | None:
-    if series is None or not len(series[1]):
-        return None
-    value = float(series[1][-1])
-    return value if np.isfinite(value) else None
-
-
 def headline(path: Path) -> dict[str, Any]:
-    """The figures the index page and `runs --where` need, read from one bundle."""
+    """The figures the index page and `runs --where` need, read from one bundle: the run's
+    headline facts (generator/facts.py, the same the report and the comparison show)."""
+    from epochscope.generator.facts import run_facts
+
     with open_bundle(path) as b:
-        metrics = b.metrics()
+        facts = run_facts(b)
+        turn = facts.turn or {}
         row: dict[str, Any] = {
             "name": b.name, "status": b.status,
-            "epochs": int(max((e.max() for e, _ in metrics.values() if len(e)), default=0)),
-            "checkpoints": len(b.checkpoint_epochs),
-            "analyzed": ",".join(b.artifact_names),
-            "final_train_loss": _last(metrics.get("train_loss")),
-            "final_test_loss": _last(metrics.get("test_loss")),
-            "final_train_acc": _last(metrics.get("train_acc")),
-            "final_test_acc": _last(metrics.get("test_acc")),
+            "epochs": int(facts.final_epoch or 0),
+            "checkpoints": facts.checkpoints,
+            "analyzed": ",".join(facts.analyses),
+            "final_train_loss": facts.final("train_loss"),
+            "final_test_loss": facts.final("test_loss"),
+            "final_train_acc": facts.final("train_acc"),
+            "final_test_acc": facts.final("test_acc"),
+            "turn_epoch": turn.get("epoch"),
+            "turn_confidence": turn.get("confidence"),
+            "grok_epoch": facts.grok_epoch,
+            "key_frequencies": json.dumps(facts.key_frequencies) if facts.key_frequencies is not None else None,
+            "health": facts.health,
         }
-        if "turn" in b.artifact_names:
-            scalars = b.artifact("turn").scalars
-            row["turn_epoch"] = scalars.get("epoch")
-            row["turn_confidence"] = scalars.get("confidence")
-        if "test_acc" in metrics:
-            e, v = metrics["test_acc"]
-            hit = np.nonzero(v >= 0.95)[0]
-            row["grok_epoch"] = int(e[hit[0]]) if hit.size else None
-        for name in ("fourier", "fourier_embed"):
-            if name in b.artifact_names:
-                keys = b.artifact(name).scalars.get("key_frequencies")
-                if keys is not None:
-                    row["key_frequencies"] = json.dumps(keys)
-                break
         config = {k: v for k, v in b.config.items()
                   if isinstance(v, (int, float, str, bool)) or v is None}
     for key, value in config.items():

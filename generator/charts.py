@@ -1,10 +1,15 @@
-"""The chart registry: every chart a report can show, what it reads, and how it is drawn.
+"""The chart registry: every chart a run report or a comparison page can show, what it
+reads, and how it is drawn. One registry for both pages; packs (generator/packs/) arrange
+its charts into sections.
 
-A chart is a `ChartDef`: a name (used in layout files), a title, the page-side renderer
-(`kind`, see templates/report_charts.js), the analyses/series it needs (for the
-"unavailable" message), the global state it follows (epoch, neuron, head) and a builder that
-turns a `BuildContext` into a JSON spec referencing embedded arrays. Builders live in the
-charts_*.py modules and register themselves with `@chart(...)`.
+A chart is a `ChartDef`: a name (used in layout files), a title, the page it belongs to
+(`page`: "run" or "compare"), the page-side renderer (`kind`, see templates/report_charts.js
+and compare.js), the analyses/series it needs (for the "not in this run" line), the global
+state it follows (epoch, neuron, head) and a builder. A run chart's builder turns a
+`BuildContext` into a JSON spec referencing embedded arrays (or, for a `multi` chart, into a
+list of cards: one per series group, table or artifact array); a comparison chart's builder
+turns a `ChartInput` (generator/compare_charts.py) into a spec. Builders register themselves
+with `@chart(...)`; comparison charts are keyed "compare:<name>" in `CHARTS`.
 """
 
 from __future__ import annotations
@@ -17,9 +22,9 @@ import numpy as np
 
 from epochscope.generator.context import BuildContext, Unavailable
 
-__all__ = ["CHARTS", "ChartDef", "Unavailable", "chart", "known_charts"]
+__all__ = ["CHARTS", "ChartDef", "Unavailable", "add_chart", "chart", "get_chart", "known_charts"]
 
-Builder = Callable[[BuildContext], dict[str, Any]]
+Builder = Callable[[Any], Any]
 
 
 @dataclass(frozen=True)
@@ -35,36 +40,56 @@ class ChartDef:
     follows: tuple[str, ...] = ()  # global state it redraws for: "epoch", "neuron", "head"
     wide: bool = False  # spans the full width of its group
     heavy: float = 0.0  # share of the detail size budget (0: small, embedded in full)
+    page: str = "run"  # "run" (a run report) or "compare" (a comparison page)
+    alignable: bool = False  # comparison: x is the epoch, follows the epoch / relative-to-turn switch
+    multi: bool = False  # the builder returns a list of cards (see generator/packs/generic.py)
+    late: bool = False  # built after every other chart (it shows what they did not)
+
+    @property
+    def key(self) -> str:
+        return self.name if self.page == "run" else f"{self.page}:{self.name}"
 
 
 CHARTS: dict[str, ChartDef] = {}
 
 
-def chart(name: str, title: str, kind: str, *, needs: tuple[str, ...], epoch_axis: bool = False,
-          follows: tuple[str, ...] = (), wide: bool = False, heavy: float = 0.0) -> Callable[[Builder], Builder]:
-    """Register the decorated builder as chart `name`."""
+def chart(name: str, title: str, kind: str, *, needs: tuple[str, ...] = (), epoch_axis: bool = False,
+          follows: tuple[str, ...] = (), wide: bool = False, heavy: float = 0.0, page: str = "run",
+          alignable: bool = False, multi: bool = False, late: bool = False) -> Callable[[Builder], Builder]:
+    """Register the decorated builder as chart `name` of `page`."""
 
     def register(build: Builder) -> Builder:
-        if name in CHARTS:
-            raise ValueError(f"chart {name!r} registered twice")
-        CHARTS[name] = ChartDef(name, title, kind, needs, build, epoch_axis, follows, wide, heavy)
+        add_chart(ChartDef(name, title, kind, needs, build, epoch_axis, follows, wide, heavy, page, alignable,
+                           multi, late))
         return build
 
     return register
 
 
-def known_charts() -> list[str]:
-    """Names of every chart, in registration order (builders imported)."""
+def add_chart(definition: ChartDef) -> ChartDef:
+    """Register `definition` (the non-decorator form of `chart`)."""
+    if definition.key in CHARTS:
+        raise ValueError(f"chart {definition.key!r} registered twice")
+    CHARTS[definition.key] = definition
+    return definition
+
+
+def known_charts(page: str = "run") -> list[str]:
+    """Names of every chart of `page`, in registration order (every pack's builders imported)."""
     _load_builders()
-    return list(CHARTS)
+    return [c.name for c in CHARTS.values() if c.page == page]
+
+
+def get_chart(name: str, page: str = "run") -> ChartDef:
+    _load_builders()
+    return CHARTS[name if page == "run" else f"{page}:{name}"]
 
 
 def _load_builders() -> None:
-    # Importing the modules runs their @chart decorators; this order is the registry's order.
-    import importlib
+    # Importing the packs imports their chart modules, whose @chart decorators fill CHARTS.
+    from epochscope.generator.packs import load_packs
 
-    for module in ("training", "weights", "fourier", "neurons", "attention"):
-        importlib.import_module(f"epochscope.generator.charts_{module}")
+    load_packs()
 
 
 # -- helpers shared by the builders -------------------------------------------------------------

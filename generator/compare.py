@@ -28,18 +28,18 @@ from markupsafe import Markup
 from epochscope import __version__
 from epochscope.archives import open_bundle
 from epochscope.errors import EpochscopeError
-from epochscope.generator.compare_charts import CHART_GROUPS, ChartInput, CompareChart
+from epochscope.generator.charts import ChartDef, get_chart
+from epochscope.generator.compare_charts import ChartInput
 from epochscope.generator.compare_data import (
     Z_LIMIT,
     VariantData,
     crossings,
     read_variant,
     robust_z,
-    shared_basis,
 )
-from epochscope.generator.compare_help import COMPARE_HELP
 from epochscope.generator.context import Unavailable
 from epochscope.generator.encode import ArrayStore, script_json
+from epochscope.generator.help import COMPARE_HELP
 from epochscope.generator.html import (
     CSP_SLOT,
     csp,
@@ -50,13 +50,11 @@ from epochscope.generator.html import (
     write_atomic,
     write_shared_plotly,
 )
+from epochscope.generator.palette import assign_colors
 from epochscope.generator.render import nav_links
 
 __all__ = ["COLUMNS", "Column", "Comparison", "build_comparison", "render_compare"]
 
-PALETTE = ("#1f77b4", "#e8731a", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-           "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd",
-           "#31a354", "#756bb1", "#636363", "#e6550d")
 # A variant highlighted in at least this many columns is drawn with thicker lines.
 STANDS_OUT = 3
 # Config keys shown as table columns when they differ between variants, in this order first.
@@ -112,6 +110,7 @@ class Column:
 
 COLUMNS: tuple[Column, ...] = (
     Column("turn", "Turn", "epoch of the turn (onset of generalisation)", _epochs, rel_floor=0.02),
+    Column("health", "Health", "the turn analysis' health class (hover for its reason)", str, None),
     Column("grok_speed", "Turn → 95%", "epochs from the turn until test accuracy first reaches 95%", _epochs,
            rel_floor=0.05),
     Column("train_loss", "Train loss", "final train loss", _loss, "log", floor=0.1),
@@ -286,10 +285,11 @@ def build_comparison(bundles: Sequence[str | os.PathLike], *, links: dict[str, s
     emph = [r.flags >= STANDS_OUT for r in rows]
     inp = ChartInput(variants, labels, store, shared, shared_reason)
     groups, charts = _charts(inp)
+    colors = assign_colors([v.name for v in variants])
     _notes(variants, labels, notes)
     page = {
         "version": __version__,
-        "variants": [{"label": labels[i], "color": PALETTE[i % len(PALETTE)], "turn": v.turn,
+        "variants": [{"label": labels[i], "color": colors[i], "turn": v.turn,
                       "turnReason": v.turn_reason, "emph": emph[i]} for i, v in enumerate(variants)],
         "charts": charts,
         "columns": ["variant"] + [f"cfg:{k}" for k in config_keys] + [c.key for c in columns],
@@ -358,7 +358,8 @@ def _short(value: Any, limit: int = 60) -> str:
 
 def _rows(variants: list[VariantData], labels: list[str], hrefs: list[str | None], columns: list[Column],
           config_keys: list[str]) -> list[Row]:
-    rows = [Row(i, labels[i], hrefs[i], PALETTE[i % len(PALETTE)], [], []) for i in range(len(variants))]
+    colors = assign_colors([v.name for v in variants])
+    rows = [Row(i, labels[i], hrefs[i], colors[i], [], []) for i in range(len(variants))]
     for row, v in zip(rows, variants, strict=True):
         for k in config_keys:
             value = v.config.get(k)
@@ -395,6 +396,8 @@ def _cell(col: Column, v: VariantData, z: float | None) -> Cell:
     if col.key == "key_freqs":
         text = ", ".join(str(k) for k in value) if value else "none"
         return Cell(text, float(len(value)), detail)
+    if isinstance(value, str):
+        return Cell(value, value, detail)
     text = col.fmt(value)
     if col.key == "grok_speed" and v.facts.get("grok_speed_censored"):
         text = "> " + text
@@ -422,24 +425,23 @@ def _describe_layout(layout: list[tuple[str, tuple[int, ...]]], other: list[tupl
 
 def _shared_bases(variants: list[VariantData], labels: list[str],
                   notes: list[tuple[str, str]]) -> tuple[list[dict[str, Any]], str]:
-    """One shared PCA basis per group of variants with identical parameter shapes (two or
-    more); notes for the variants that cannot join one. Adds each member's crossings in its
-    shared basis to its facts."""
+    """The shared PCA bases stored in the variants' bundles (the analysis side fits them:
+    collectors/analysis/shared_basis.py, run by `epochscope compare` and `epochscope build`),
+    each variant in the basis that covers most of this page's variants; notes for the
+    variants that are in none. Adds each member's crossings in its shared basis to its facts."""
     by_layout: dict[tuple, list[int]] = {}
     for i, v in enumerate(variants):
         if v.layout is not None:
             by_layout.setdefault(tuple(v.layout), []).append(i)
     no_weights = [i for i, v in enumerate(variants) if v.layout is None]
-    groups = sorted(by_layout.values(), key=lambda g: (-len(g), g[0]))
-    shared: list[dict[str, Any]] = []
-    reason = ""
+    layout_groups = sorted(by_layout.values(), key=lambda g: (-len(g), g[0]))
     if no_weights:
         why = sorted({variants[i].weights_reason for i in no_weights})
         notes.append(("Shared PCA basis: " + ", ".join(labels[i] for i in no_weights),
                       "no model weights to project (" + "; ".join(why) + "): their trajectories are shown only "
                       "in their own PCA basis"))
-    big = groups[0] if groups else []
-    for g in groups:
+    big = layout_groups[0] if layout_groups else []
+    for g in layout_groups:
         if len(g) == 1:
             i = g[0]
             ref = big[0] if len(big) > 1 else None
@@ -448,37 +450,48 @@ def _shared_bases(variants: list[VariantData], labels: list[str],
             notes.append((f"Shared PCA basis: {labels[i]}",
                           f"its parameter shapes match no other variant's{detail}: only variants with identical "
                           "parameter shapes can share a basis"))
-            continue
-        try:
-            fitted, evr = shared_basis([variants[i].path for i in g], variants[g[0]].layout)
-        except ImportError as exc:
-            reason = f"the shared basis needs the analysis extras (torch): {exc}"
-            notes.append(("Shared PCA basis", reason))
-            break
-        except (EpochscopeError, OSError, KeyError, ValueError, MemoryError) as exc:
-            notes.append(("Shared PCA basis: " + ", ".join(labels[i] for i in g), f"could not be computed ({exc})"))
-            continue
-        runs = []
-        for i, (epochs, coords) in zip(g, fitted, strict=True):
-            if coords.shape[1] < 3 or len(epochs) < 2:
-                continue
-            runs.append((i, epochs, coords[:, :3]))
-            variants[i].facts["shared_crossings"] = len(crossings(coords[:, 1:3]))
-            variants[i].details["shared_crossings"] = (f"in the basis shared with {len(g) - 1} other variant"
-                                                       f"{'s' if len(g) > 2 else ''} ({len(epochs)} checkpoints)")
-        if len(runs) >= 2:
-            shared.append({"members": [r[0] for r in runs], "runs": runs, "evr": [float(x) for x in evr[:3]]})
-        if len(groups) > 1 and len(g) > 1 and g is not big:
+        elif g is not big and len(big) > 1:
             notes.append(("Shared PCA basis: " + ", ".join(labels[i] for i in g),
                           f"parameter shapes differ from {labels[big[0]]}'s ({_describe_layout(variants[g[0]].layout, variants[big[0]].layout)}): "
                           "these variants share a basis of their own"))
-    if not shared and not reason:
-        reason = ("no two variants have checkpoints with model weights of identical shapes"
+    # Stored bases, the one covering most variants first; a variant joins one basis only.
+    cover: dict[str, list[int]] = {}
+    for i, v in enumerate(variants):
+        for bid in v.bases:
+            cover.setdefault(bid, []).append(i)
+    placed: set[int] = set()
+    shared: list[dict[str, Any]] = []
+    for bid, idx in sorted(cover.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        members = [i for i in idx if i not in placed]
+        if len(members) < 2:
+            continue
+        runs = []
+        for i in members:
+            epochs, coords, evr, _ = variants[i].bases[bid]
+            runs.append((i, epochs, coords))
+            variants[i].facts["shared_crossings"] = len(crossings(coords[:, 1:3]))
+            others = len(variants[i].bases[bid][3]) - 1
+            variants[i].details["shared_crossings"] = (f"in the basis shared with {others} other run"
+                                                       f"{'s' if others != 1 else ''} ({len(epochs)} checkpoints)")
+        placed.update(members)
+        shared.append({"members": members, "runs": runs, "evr": variants[members[0]].bases[bid][2]})
+    unplaced = [i for g in layout_groups if len(g) > 1 for i in g if i not in placed]
+    if unplaced:
+        notes.append(("Shared PCA basis: " + ", ".join(labels[i] for i in unplaced),
+                      "no shared basis stored in their bundles: `epochscope compare` (with the analysis extras, "
+                      "torch) fits one and stores it"))
+    reason = ""
+    if not shared:
+        reason = ("no shared PCA basis is stored in these bundles (`epochscope compare` fits and stores one)"
+                  if any(len(g) > 1 for g in layout_groups) else
+                  "no two variants have checkpoints with model weights of identical shapes"
                   if by_layout else "no variant has checkpoints with model weights")
     for v in variants:
         if "shared_crossings" not in v.facts:
-            v.missing["shared_crossings"] = ("not in a shared basis: " + (v.weights_reason if v.layout is None
-                                             else "no other variant has its parameter shapes"))
+            v.missing["shared_crossings"] = ("not in a shared basis: " + (
+                v.weights_reason if v.layout is None else
+                "no other variant has its parameter shapes" if not any(v.layout == o.layout for o in variants if o is not v)
+                else "none stored in its bundle"))
     return shared, reason
 
 
@@ -487,9 +500,9 @@ def _shared_bases(variants: list[VariantData], labels: list[str],
 def _charts(inp: ChartInput) -> tuple[list[Group], dict[str, Any]]:
     groups: list[Group] = []
     page: dict[str, Any] = {}
-    for gid, title, description, charts in CHART_GROUPS:
+    for section in compare_sections():
         cards = []
-        for chart in charts:
+        for chart in (get_chart(n, "compare") for n in section.charts):
             if chart.name == "difference" and len(inp.variants) != 2:
                 continue
             card, spec = _build(inp, chart)
@@ -499,11 +512,19 @@ def _charts(inp: ChartInput) -> tuple[list[Group], dict[str, Any]]:
                                 "logToggle": bool(spec and spec.get("logToggle")),
                                 "logy": bool(spec and spec.get("logy"))}
         if cards:
-            groups.append(Group(gid, title, description, cards))
+            groups.append(Group(section.id, section.title, section.description, cards))
     return groups, page
 
 
-def _build(inp: ChartInput, chart: CompareChart) -> tuple[Card, dict[str, Any] | None]:
+def compare_sections() -> list:
+    """The comparison page's sections: every pack's, in pack order (one layout mechanism with
+    the run report's, see generator/packs/)."""
+    from epochscope.generator.packs import load_packs
+
+    return [s for pack in load_packs() for s in pack.compare_sections]
+
+
+def _build(inp: ChartInput, chart: ChartDef) -> tuple[Card, dict[str, Any] | None]:
     title = chart.title
     if chart.name == "difference" and len(inp.labels) == 2:
         title = f"Difference: {inp.labels[1]} − {inp.labels[0]}"

@@ -10,33 +10,22 @@ drawn. Page-side renderers: templates/compare.js (kinds "overlay", "paths", "mul
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from epochscope.generator.charts import ChartDef, add_chart
 from epochscope.generator.compare_data import Series, VariantData, crossings, decimate
 from epochscope.generator.context import Unavailable
 from epochscope.generator.encode import ArrayStore
 
-__all__ = ["CHART_GROUPS", "CompareChart", "MAX_POINTS", "OVERLAY_KEYS", "difference_keys"]
+__all__ = ["ChartInput", "MAX_POINTS", "OVERLAY_KEYS", "difference_keys"]
 
 # Points per trace on the page; longer series are thinned by min/max buckets.
 MAX_POINTS = 600
 
 Builder = Callable[["ChartInput"], dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class CompareChart:
-    """One chart type of the comparison page."""
-
-    name: str
-    title: str
-    kind: str  # page-side renderer
-    build: Builder
-    alignable: bool = False  # x is the epoch: follows the epoch / relative-to-turn switch
-    wide: bool = False
 
 
 @dataclass
@@ -295,41 +284,31 @@ def _difference(inp: ChartInput) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------- registry
 
-CHART_GROUPS: list[tuple[str, str, str, list[CompareChart]]] = [
-    ("curves", "Training curves", "Every time series the variants share, overlaid; switch the x axis between the "
-     "epoch and the distance from each run's turn at the top.", [
-         CompareChart("loss", "Loss", "overlay", _loss, alignable=True, wide=True),
-         CompareChart("accuracy", "Accuracy", "overlay", _accuracy, alignable=True),
-         CompareChart("grad_norm", "Gradient norm", "overlay",
-                      _single(("metric:grad_norm",), "a gradient norm series ('grad_norm')", "gradient norm", True),
-                      alignable=True),
-         CompareChart("weight_norm", "Weight norm", "overlay",
-                      _single(("metric:weight_norm", "weight_norm"), "a weight norm (series or weight_norms analysis)",
-                              "weight norm", False), alignable=True),
-         CompareChart("velocity", "Parameter velocity", "overlay",
-                      _single(("metric:param_velocity", "velocity"), "a parameter velocity (series or trajectory)",
-                              "parameter distance per epoch", True), alignable=True),
-         CompareChart("metric_series", "Other metric series", "overlay", _metric_series, alignable=True),
-     ]),
-    ("structure", "Structure over training", "What the analyses measured at each checkpoint, overlaid.", [
-        CompareChart("effective_dim", "Effective dimensionality per matrix", "overlay", _effective_dim,
-                     alignable=True, wide=True),
-        CompareChart("gini", "Fourier concentration (Gini)", "overlay", _gini, alignable=True),
-        CompareChart("restricted", "Restricted and excluded loss", "overlay", _restricted, alignable=True),
-        CompareChart("clustered", "Neurons in frequency clusters", "overlay", _clustered, alignable=True),
-    ]),
-    ("trajectory", "Parameter trajectories", "The paths through weight space: in one shared basis where the "
-     "parameter shapes allow it, and each in its own basis.", [
-         CompareChart("pca_shared", "Trajectories in a shared PCA basis", "paths", _pca_shared, wide=True),
-         CompareChart("pca_runs", "PC2 vs PC3, each in its own basis", "multiples", _pca_runs, wide=True),
-     ]),
-    ("detail", "Per-variant detail", "Small multiples of what does not share an axis across variants.", [
-        CompareChart("fourier_spectra", "Embedding Fourier spectrum at the end", "multiples", _fourier_spectra,
-                     wide=True),
-        CompareChart("cluster_sizes", "Neuron frequency clusters at the end", "multiples", _cluster_sizes,
-                     wide=True),
-    ]),
-    ("difference", "Difference", "The second variant minus the first, on the epochs both logged.", [
-        CompareChart("difference", "Difference B − A", "difference", _difference, alignable=True, wide=True),
-    ]),
-]
+# The comparison charts on the one chart registry (page "compare"); the packs arrange them
+# into sections (generator/packs/modular_addition.py, generic.py).
+for _def in (
+    ChartDef("loss", "Loss", "overlay", (), _loss, wide=True),
+    ChartDef("accuracy", "Accuracy", "overlay", (), _accuracy),
+    ChartDef("grad_norm", "Gradient norm", "overlay", (),
+             _single(("metric:grad_norm",), "a gradient norm series ('grad_norm')", "gradient norm", True)),
+    ChartDef("weight_norm", "Weight norm", "overlay", (),
+             _single(("metric:weight_norm", "weight_norm"), "a weight norm (series or weight_norms analysis)",
+                     "weight norm", False)),
+    ChartDef("velocity", "Parameter velocity", "overlay", (),
+             _single(("metric:param_velocity", "velocity"), "a parameter velocity (series or trajectory)",
+                     "parameter distance per epoch", True)),
+    ChartDef("metric_series", "Other metric series", "overlay", (), _metric_series),
+    ChartDef("effective_dim", "Effective dimensionality per matrix", "overlay", ("effective_dim",), _effective_dim,
+             wide=True),
+    ChartDef("gini", "Fourier concentration (Gini)", "overlay", ("fourier_weights",), _gini),
+    ChartDef("restricted", "Restricted and excluded loss", "overlay", ("restricted_loss",), _restricted),
+    ChartDef("clustered", "Neurons in frequency clusters", "overlay", ("neuron_freq",), _clustered),
+    ChartDef("pca_shared", "Trajectories in a shared PCA basis", "paths", ("trajectory",), _pca_shared, wide=True),
+    ChartDef("pca_runs", "PC2 vs PC3, each in its own basis", "multiples", ("trajectory",), _pca_runs, wide=True),
+    ChartDef("fourier_spectra", "Embedding Fourier spectrum at the end", "multiples", ("fourier_weights",),
+             _fourier_spectra, wide=True),
+    ChartDef("cluster_sizes", "Neuron frequency clusters at the end", "multiples", ("neuron_freq",), _cluster_sizes,
+             wide=True),
+    ChartDef("difference", "Difference B − A", "difference", (), _difference, wide=True),
+):
+    add_chart(replace(_def, page="compare", alignable=_def.kind in ("overlay", "difference")))

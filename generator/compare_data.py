@@ -23,6 +23,7 @@ from epochscope.archives import Bundle
 from epochscope.generator import sources as src
 from epochscope.generator.context import BuildContext, Unavailable
 from epochscope.generator.encode import ArrayStore
+from epochscope.generator.facts import RunFacts, run_facts
 
 __all__ = [
     "MAD_SCALE",
@@ -46,8 +47,6 @@ MAD_SCALE = 1.4826
 MEANAD_SCALE = 1.2533
 # Fewer values than this: no flags (a median of three says little about "normal").
 MIN_FLAG_VALUES = 4
-# Accuracy that counts as "grokked" for the grokking-speed column.
-GROK_ACC = 0.95
 
 
 @dataclass
@@ -82,6 +81,9 @@ class VariantData:
     pca: tuple[np.ndarray, np.ndarray] | None = None  # (epochs, [N, 3]) own basis
     layout: list[tuple[str, tuple[int, ...]]] | None = None  # model tensor shapes
     weights_reason: str = ""  # why the checkpoints cannot join a shared basis
+    run: RunFacts | None = None  # the run's headline facts (generator/facts.py)
+    # shared PCA bases stored in the bundle: basis id -> (epochs, coords [N, 3], evr, member names)
+    bases: dict[str, tuple[np.ndarray, np.ndarray, list[float], list[str]]] = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -211,18 +213,21 @@ def loop_measures(path: np.ndarray) -> dict[str, float]:
 def read_variant(bundle: Bundle) -> VariantData:
     """Extract what the comparison needs from one open bundle."""
     ctx = BuildContext(bundle, ArrayStore())
+    facts = run_facts(bundle, ctx)  # the same headline facts the report, index and catalog show
     v = VariantData(path=bundle.path, name=bundle.name, status=bundle.status, config=bundle.config,
-                    analyses=list(bundle.artifact_names), final_epoch=ctx.final_epoch)
+                    analyses=[a for a in bundle.artifact_names if not a.startswith(src.SHARED_PCA_PREFIX)],
+                    final_epoch=ctx.final_epoch, run=facts)
     for name in bundle.series_names:
         epochs, values = ctx.series(name)
         if epochs.size and np.isfinite(values).any():
             v.series[f"metric:{name}"] = Series(epochs, values, name, f"metric series '{name}'")
     _artifact_series(ctx, v)
-    _turn_facts(ctx, v)
-    _final_facts(ctx, v)
+    _turn_facts(ctx, v, facts)
+    _final_facts(ctx, v, facts)
     _structure_facts(ctx, v)
     _trajectory_facts(ctx, v)
     _weights_layout(bundle, v)
+    _stored_bases(bundle, v)
     return v
 
 
@@ -291,8 +296,8 @@ def _last_finite(s: Series | None) -> tuple[float, int] | None:
     return (float(s.values[ok[-1]]), int(s.epochs[ok[-1]])) if ok.size else None
 
 
-def _turn_facts(ctx: BuildContext, v: VariantData) -> None:
-    turn = src.turn(ctx)
+def _turn_facts(ctx: BuildContext, v: VariantData, facts: RunFacts) -> None:
+    turn = facts.turn
     acc = v.series.get("metric:test_acc")
     if turn is None:
         v.turn_reason = "the turn analysis was not run for this bundle"
@@ -306,15 +311,14 @@ def _turn_facts(ctx: BuildContext, v: VariantData) -> None:
         v.details["turn"] = f"method: {turn['method']}" + (f"; confidence {conf:.2f}" if conf is not None else "")
     else:
         v.missing["turn"] = v.turn_reason
+    if facts.health:
+        v.facts["health"] = facts.health
+        v.details["health"] = facts.health_reason or ""
+    else:
+        v.missing["health"] = ("the turn analysis stored no health class" if turn is not None
+                               else "the turn analysis was not run for this bundle")
     # Grokking speed: epochs from the turn until test accuracy first reaches 95%.
-    grok = None
-    if turn is not None and ctx.has_artifact(src.TURN):
-        stored = ctx.bundle.artifact(src.TURN).scalars.get("test_acc_95_epoch")
-        if isinstance(stored, (int, float)) and math.isfinite(stored):
-            grok = int(stored)
-    if grok is None and acc is not None:
-        hit = np.nonzero(acc.values >= GROK_ACC)[0]
-        grok = int(acc.epochs[hit[0]]) if hit.size else None
+    grok = facts.grok_epoch
     if v.turn is None:
         v.missing["grok_speed"] = v.turn_reason
     elif grok is not None:
@@ -331,9 +335,10 @@ def _turn_facts(ctx: BuildContext, v: VariantData) -> None:
         v.missing["grok_speed"] = "no test accuracy series ('test_acc') in this bundle"
 
 
-def _final_facts(ctx: BuildContext, v: VariantData) -> None:
+def _final_facts(ctx: BuildContext, v: VariantData, facts: RunFacts) -> None:
     for name in ("train_loss", "test_loss", "train_acc", "test_acc"):
-        got = _last_finite(v.series.get(f"metric:{name}"))
+        m = facts.metrics.get(name)
+        got = (m.final, m.final_epoch) if m is not None and m.final is not None else None
         if got is None:
             have = ctx.has_series(name)
             v.missing[name] = (f"metric series '{name}' holds only NaN/inf" if have
@@ -341,12 +346,11 @@ def _final_facts(ctx: BuildContext, v: VariantData) -> None:
         else:
             v.facts[name] = got[0]
             v.details[name] = f"at epoch {got[1]}"
-    keys = src.key_frequencies(ctx)
-    if keys is None:
+    if facts.key_frequencies is None:
         v.missing["key_freqs"] = "no Fourier analysis (restricted_loss or fourier_weights) in this bundle"
     else:
-        v.facts["key_freqs"] = keys[0]
-        v.details["key_freqs"] = keys[1]
+        v.facts["key_freqs"] = facts.key_frequencies
+        v.details["key_freqs"] = facts.key_frequencies_how or ""
     alarms = src.cusum_alarms(ctx)
     if not alarms and not ctx.has_artifact(src.CUSUM):
         v.missing["alarms"] = "the CUSUM analysis was not run for this bundle"
@@ -526,62 +530,22 @@ def _weights_layout(bundle: Bundle, v: VariantData) -> None:
     v.layout = shapes
 
 
-# ----------------------------------------------------------------------------- shared basis
+# ----------------------------------------------------------------------------- shared bases
 
-def shared_basis(paths: list[Path], layout: list[tuple[str, tuple[int, ...]]],
-                 ) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
-    """One PCA basis over every checkpoint of `paths` (runs with the parameter `layout`):
-    per run (epochs, coordinates [N, 3]) and the explained-variance ratios.
-
-    The trajectory analysis' `shared_pca_basis` defines it; this computes the same thing
-    reading each checkpoint once (the model tensors straight from the file) when all of them
-    fit in memory as float32, which makes a comparison of a dozen runs several times
-    faster. Larger runs (and checkpoints stored in dtypes numpy lacks) go through
-    `shared_pca_basis` itself. Raises what that raises (AnalysisError, ImportError...).
-    """
-    from epochscope.archives import open_bundle
-    from epochscope.collectors.analysis.trajectory import (
-        MAX_ROW_BYTES,
-        pca_from_rows,
-        shared_pca_basis,
-    )
-
-    dim = sum(int(np.prod(s)) for _, s in layout)
-    names = [n for n, _ in layout]
-    rows: list[np.ndarray] = []
-    owner: list[tuple[int, int]] = []
-    fallback = False
-    for r, path in enumerate(paths):
-        with open_bundle(path) as b:
-            if len(b.checkpoint_epochs) * dim * 4 * len(paths) > MAX_ROW_BYTES:
-                fallback = True
-                break
-            for epoch in b.checkpoint_epochs:
-                group = b.checkpoint_group(epoch)
-                meta = b.checkpoint_meta(epoch)
-                model = group["state"].get("model")
-                if model is None or meta.get("tensor_dtypes") or any(n not in model for n in names):
-                    fallback = True
-                    break
-                row = np.concatenate([np.asarray(model[n][()], dtype=np.float32).ravel() for n in names])
-                if row.size != dim:
-                    fallback = True
-                    break
-                if np.all(np.isfinite(row)):
-                    rows.append(row)
-                    owner.append((r, int(epoch)))
-        if fallback or sum(len(x) for x in rows) * 4 > MAX_ROW_BYTES:
-            fallback = True
-            break
-    if fallback:
-        basis = shared_pca_basis(paths)
-        runs = [(np.asarray(basis.runs[n][0], dtype=np.int64), np.asarray(basis.runs[n][1], dtype=np.float64))
-                for n in basis.runs]
-        return runs, np.asarray(basis.explained_variance_ratio, dtype=np.float64)
-    pca = pca_from_rows(np.stack(rows), 3)
-    k = pca.eigvecs.shape[1]
-    out = []
-    for r in range(len(paths)):
-        idx = [i for i, (o, _) in enumerate(owner) if o == r]
-        out.append((np.asarray([owner[i][1] for i in idx], dtype=np.int64), pca.coords[idx, :k]))
-    return out, np.asarray(pca.explained_ratio[:k], dtype=np.float64)
+def _stored_bases(bundle: Bundle, v: VariantData) -> None:
+    """The shared PCA bases the analysis side stored in this bundle
+    (collectors/analysis/shared_basis.py): artifacts `shared_pca.<id>`."""
+    for name in bundle.artifact_names:
+        if not name.startswith(src.SHARED_PCA_PREFIX):
+            continue
+        art = bundle.artifact(name)
+        try:
+            epochs, coords = art.per_epoch("coords")
+        except (KeyError, OSError, ValueError):
+            continue
+        coords = np.asarray(coords, dtype=np.float64)
+        if coords.ndim != 2 or coords.shape[1] < 3 or len(epochs) < 2:
+            continue
+        evr = [float(x) for x in (art.scalars.get("explained_variance_ratio") or [])][:3]
+        v.bases[str(art.scalars.get("basis") or name.removeprefix(src.SHARED_PCA_PREFIX))] = (
+            np.asarray(epochs, dtype=np.int64), coords[:, :3], evr, [str(m) for m in art.scalars.get("members") or []])

@@ -33,6 +33,12 @@ class BuildContext:
         self._series_refs: dict[str, dict[str, Any]] = {}
         self.budget_bytes = 0  # set per heavy chart by the renderer before it builds
         self.notes: dict[str, str] = {}  # chart name -> footnote (e.g. epochs thinned for size)
+        # What the charts built so far drew (the generic pack shows the rest); `reading`
+        # collects one chart's reads while it builds.
+        self.shown_series: set[str] = set()
+        self.shown_artifacts: set[str] = set()
+        self.reading: tuple[set[str], set[str]] | None = None
+        self.series_cap = 0  # points per embedded series (0: all); longer ones are thinned
 
     # -- metric series -----------------------------------------------------------------------
     def series(self, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -53,8 +59,16 @@ class BuildContext:
         Losses and accuracies keep float32 (they are the headline numbers, also offered as
         CSV); other series drop to float16 when it holds them to 0.2%.
         """
+        if self.reading is not None:
+            self.reading[0].add(name)
         if name not in self._series_refs:
             epochs, values = self.series(name)
+            if not np.isfinite(values).all():  # inf draws as a gap, like NaN (the CSV says NaN too)
+                values = np.where(np.isfinite(values), values, np.nan)
+            if self.series_cap and epochs.size > self.series_cap:
+                from epochscope.generator.compare_data import decimate
+
+                epochs, values = decimate(epochs, values, self.series_cap)
             exact = "loss" in name or "acc" in name
             self._series_refs[name] = {
                 "x": self.store.add_int(epochs),
@@ -77,6 +91,8 @@ class BuildContext:
         return name in self.bundle.artifact_names
 
     def artifact(self, name: str):
+        if self.reading is not None:
+            self.reading[1].add(name)
         if not self.has_artifact(name):
             raise Unavailable(f"analysis '{name}' was not run for this bundle (no '{name}' artifact)")
         return self.bundle.artifact(name)

@@ -21,34 +21,40 @@ from epochscope.generator import sources as src
 from epochscope.generator.charts import CHARTS, ChartDef, known_charts
 from epochscope.generator.context import BuildContext, Unavailable
 from epochscope.generator.encode import ArrayStore
+from epochscope.generator.facts import RunFacts, run_facts
 from epochscope.generator.help import HELP
 from epochscope.generator.layout import Layout
+from epochscope.generator.packs import applicable_packs
+from epochscope.generator.palette import PALETTE, run_color
 
-__all__ = ["DEFAULT_DATA_BUDGET", "ChartCard", "PageData", "build_page"]
+__all__ = ["DEFAULT_DATA_BUDGET", "ChartCard", "PageData", "build_page", "default_layout"]
 
 # Bytes of embedded data (arrays + JSON) a report aims to stay under, plotly.js aside.
 DEFAULT_DATA_BUDGET = 5_500_000
 # Kept back from the detail budget for the JSON and HTML around the arrays.
 _RESERVE = 150_000
-_HEADLINE = ("train_loss", "test_loss", "train_acc", "test_acc")
 
 
 @dataclass
 class ChartCard:
     """One chart as the template shows it."""
 
-    name: str
+    name: str  # the card's id on the page (a chart name; "<chart>-<key>" for a multi chart's cards)
     title: str
     kind: str
     status: str  # "ok" or "unavailable"
     reason: str = ""
     note: str = ""
     wide: bool = False
+    small: bool = False
+    subtitle: str = ""
     help: list[tuple[str, str]] = field(default_factory=list)
     provenance: list[str] = field(default_factory=list)
     log_toggle: bool = False
     epoch_axis: bool = False
     at_epoch: bool = False
+    smooth: bool = False
+    reads: tuple[str, ...] = ()  # artifacts a multi chart's card shows (their epochs join the snap list)
 
 
 @dataclass
@@ -65,82 +71,189 @@ class PageData:
     groups: list[GroupView]
     page: dict[str, Any]
     store: ArrayStore
-    unavailable: list[tuple[str, str]]
+    unavailable: list[tuple[str, str]]  # what this run lacks: (section or chart, why), one collapsed line
 
 
-def build_page(bundle: Bundle, layout: Layout, *, data_budget: int = DEFAULT_DATA_BUDGET) -> PageData:
-    """Build every chart of `layout` from `bundle` within `data_budget` bytes of data."""
+# Total metric points embedded (all series); beyond it each series is thinned to its share
+# (min/max per bucket, so spikes survive), never below _MIN_SERIES_POINTS.
+_SERIES_POINTS = 750_000
+_MIN_SERIES_POINTS = 5_000
+
+
+def _series_cap(bundle: Bundle) -> int:
+    lengths = [len(bundle.series(n)[0]) for n in bundle.series_names]
+    if sum(lengths) <= _SERIES_POINTS:
+        return 0
+    return max(_MIN_SERIES_POINTS, _SERIES_POINTS // max(1, len(lengths)))
+
+
+def default_layout(bundle: Bundle) -> Layout:
+    """The sections of every pack that applies to `bundle`, in pack order (a leading pack's
+    sections first, the generic pack's metrics after them, then the rest)."""
+    from epochscope.generator.layout import Group
+
+    packs = applicable_packs(bundle)
+    lead = [s for p in packs if p.lead for s in p.sections]
+    rest = [s for p in packs if not p.lead for s in p.sections]
+    groups = [Group(s.id, s.title, list(s.charts), s.description) for s in lead + rest]
+    return Layout(groups, "default (packs: " + ", ".join(p.name for p in packs) + ")")
+
+
+def build_page(bundle: Bundle, layout: Layout | None, *, data_budget: int = DEFAULT_DATA_BUDGET) -> PageData:
+    """Build every chart of `layout` (None: the packs' default for this bundle) from `bundle`
+    within `data_budget` bytes of data."""
     known_charts()
+    if layout is None or layout.source == "default":
+        layout = default_layout(bundle)
     store = ArrayStore()
     ctx = BuildContext(bundle, store)
-    specs: dict[str, dict[str, Any]] = {}
+    ctx.series_cap = _series_cap(bundle)
+    built: dict[str, Any] = {}
     reasons: dict[str, str] = {}
+    reads: dict[str, set[str]] = {}
 
     series_table = [{"name": n, **ctx.series_ref(n)} for n in bundle.series_names]
 
     names = layout.charts
-    light = [n for n in names if not CHARTS[n].heavy]
-    heavy = [n for n in names if CHARTS[n].heavy]
+    early = [n for n in names if not CHARTS[n].late]
+    light = [n for n in early if not CHARTS[n].heavy]
+    heavy = [n for n in early if CHARTS[n].heavy]
     for name in light:
-        _build(ctx, CHARTS[name], specs, reasons)
+        _build(ctx, CHARTS[name], built, reasons, reads)
     # Heavy detail charts share what is left, each taking its weight's share of the rest
     # (so a chart that turns out unavailable leaves its share to the next).
     for i, name in enumerate(heavy):
         left = max(0, data_budget - _RESERVE - store.total_bytes)
         weight = sum(CHARTS[n].heavy for n in heavy[i:])
         ctx.budget_bytes = int(left * CHARTS[name].heavy / weight)
-        _build(ctx, CHARTS[name], specs, reasons)
+        _build(ctx, CHARTS[name], built, reasons, reads)
+    for name in names:
+        if CHARTS[name].late:
+            _build(ctx, CHARTS[name], built, reasons, reads)
 
-    run = _run_facts(ctx)
+    facts = run_facts(bundle, ctx)
+    run = _run_facts(ctx, facts)
     events = _events(ctx)
-    snap, snap_label = _snap_epochs(ctx, names, specs)
-    groups = [GroupView(g.id, g.title, g.description,
-                        [_card(ctx, CHARTS[n], specs, reasons) for n in g.charts]) for g in layout.groups]
+    groups: list[GroupView] = []
+    charts: dict[str, dict[str, Any]] = {}
+    unavailable: list[tuple[str, str]] = []
+    at_epoch_artifacts: set[str] = set()
+    for g in layout.groups:
+        cards = []
+        lacking = []
+        for n in g.charts:
+            chart = CHARTS[n]
+            for card, entry in _cards(ctx, chart, built, reasons):
+                if card.status != "ok":
+                    lacking.append((card.title, card.reason))
+                    continue
+                cards.append(card)
+                charts[card.name] = entry
+                if card.at_epoch:
+                    at_epoch_artifacts |= (reads.get(chart.name, set()) | set(card.reads)
+                                           | {a for a in chart.needs if ctx.has_artifact(a)})
+        if cards:
+            groups.append(GroupView(g.id, g.title, g.description, cards))
+            unavailable.extend((f"{g.title}: {t}", r) for t, r in lacking)
+        elif lacking:
+            why = lacking[0][1] if len({r for _, r in lacking}) == 1 else "; ".join(f"{t}: {r}" for t, r in lacking)
+            unavailable.append((g.title, why))
     checkpoints = store.add_int(bundle.checkpoint_epochs) if bundle.checkpoint_epochs else None
+    snap, snap_label = _snap_epochs(ctx, sorted(at_epoch_artifacts))
     snap_ref = store.add_int(snap) if len(snap) else None
+    specs = {n: c["spec"] for n, c in charts.items()}
     page = {
         "version": __version__,
-        "charts": {n: {"kind": CHARTS[n].kind, "status": "ok" if n in specs else "unavailable",
-                       "epochAxis": CHARTS[n].epoch_axis, "follows": list(CHARTS[n].follows),
-                       "logToggle": bool(specs.get(n, {}).get("logToggle", False)),
-                       "logy": bool(specs.get(n, {}).get("logy", False)),
-                       "spec": specs.get(n)} for n in names},
+        "charts": charts,
         "events": events,
         "eventKinds": _event_kinds(events),
         "checkpoints": checkpoints,
         "snap": snap_ref,
         "snapLabel": snap_label,
         "series": series_table,
+        "thinned": ctx.series_cap,
         "csvName": f"{_slug(run['name'])}-metrics.csv",
         "limits": _limits(specs),
         "defaults": {"epoch": int(snap[-1]) if len(snap) else (ctx.final_epoch or 0)},
-        "summary": _summary(ctx, run),
+        "absent": [{"what": w, "reason": r} for w, r in unavailable],
+        "seriesShown": sorted(ctx.shown_series),
+        "palette": list(PALETTE),
+        "runColor": run["color"],
+        "summary": _summary(ctx, run, facts),
     }
     page["arrays"] = {a.id: a.meta for a in store.arrays.values()}  # last: every array is in
-    unavailable = [(n, reasons[n]) for n in names if n in reasons]
     return PageData(run, groups, page, store, unavailable)
 
 
-def _build(ctx: BuildContext, chart: ChartDef, specs: dict, reasons: dict) -> None:
+def absent_summary(unavailable: list[tuple[str, str]]) -> str:
+    """The collapsed line's text: whole sections by name, partial ones as "N charts of S"."""
+    parts: dict[str, int] = {}
+    whole: list[str] = []
+    for what, _ in unavailable:
+        section, sep, _chart = what.partition(": ")
+        if sep:
+            parts[section] = parts.get(section, 0) + 1
+        else:
+            whole.append(what)
+    items = whole + [f"{n} chart{'s' if n > 1 else ''} of {s}" if n > 1 else f"a chart of {s}" for s, n in parts.items()]
+    return ", ".join(items)
+
+
+def _build(ctx: BuildContext, chart: ChartDef, built: dict, reasons: dict, reads: dict) -> None:
     """Build one chart; a chart that cannot be built says why instead of sinking the report."""
+    ctx.reading = (set(), set())
     try:
-        specs[chart.name] = chart.build(ctx)
+        built[chart.name] = chart.build(ctx)
     except Unavailable as exc:
         reasons[chart.name] = str(exc)
     except Exception as exc:  # noqa: BLE001 - an odd artifact must not cost the whole report
         reasons[chart.name] = f"could not be built from this bundle's data ({type(exc).__name__}: {exc})"
         warnings.warn(f"report chart {chart.name!r}: {reasons[chart.name]}", RuntimeWarning, stacklevel=2)
+    else:
+        ctx.shown_series |= ctx.reading[0]
+        ctx.shown_artifacts |= ctx.reading[1]
+        reads[chart.name] = set(ctx.reading[1])
+    finally:
+        ctx.reading = None
 
 
-def _card(ctx: BuildContext, chart: ChartDef, specs: dict, reasons: dict) -> ChartCard:
-    spec = specs.get(chart.name, {})
-    return ChartCard(
-        name=chart.name, title=chart.title, kind=chart.kind,
-        status="ok" if chart.name in specs else "unavailable", reason=reasons.get(chart.name, ""),
-        note=ctx.notes.get(chart.name, ""), wide=chart.wide, help=HELP[chart.name].sections(),
-        provenance=_provenance(ctx, chart), log_toggle=bool(spec.get("logToggle")),
-        epoch_axis=chart.epoch_axis, at_epoch="epoch" in chart.follows and not chart.epoch_axis,
-    )
+def _cards(ctx: BuildContext, chart: ChartDef, built: dict, reasons: dict) -> list[tuple[ChartCard, dict]]:
+    """The cards of one chart (a multi chart has one per item) with their page JSON."""
+    if chart.name not in built:
+        card = ChartCard(chart.name, chart.title, chart.kind, "unavailable", reason=reasons.get(chart.name, ""))
+        return [(card, {})]
+    if not chart.multi:
+        items = [{"key": None, "title": chart.title, "kind": chart.kind, "spec": built[chart.name],
+                  "note": ctx.notes.get(chart.name, "")}]
+    else:
+        items = built[chart.name]
+    out = []
+    help_text = HELP[chart.name].sections()
+    for item in items:
+        name = chart.name if item.get("key") is None else f"{chart.name}-{item['key']}"
+        if item.get("unavailable"):
+            out.append((ChartCard(name, item["title"], chart.kind, "unavailable", reason=item["unavailable"]), {}))
+            continue
+        spec = item["spec"]
+        kind = item.get("kind", chart.kind)
+        follows = tuple(item.get("follows", chart.follows))
+        epoch_axis = bool(item.get("epoch_axis", chart.epoch_axis))
+        card_help = list(help_text)
+        if item.get("about"):
+            card_help.append(("This chart", item["about"]))
+        card = ChartCard(
+            name=name, title=item["title"], kind=kind, status="ok", note=str(item.get("note") or ""),
+            wide=bool(item.get("wide", chart.wide)), small=bool(item.get("small", False)),
+            subtitle=str(item.get("subtitle") or ""), help=card_help,
+            provenance=_provenance(ctx, chart), log_toggle=bool(spec.get("logToggle")),
+            epoch_axis=epoch_axis, at_epoch="epoch" in follows and not epoch_axis,
+            smooth=bool(spec.get("smooth")), reads=tuple(item.get("reads", ())),
+        )
+        entry = {"kind": kind, "status": "ok", "epochAxis": epoch_axis, "follows": list(follows),
+                 "logToggle": bool(spec.get("logToggle", False)), "logy": bool(spec.get("logy", False)),
+                 "smooth": card.smooth, "small": card.small, "spec": spec}
+        out.append((card, entry))
+    return out
 
 
 def _provenance(ctx: BuildContext, chart: ChartDef) -> list[str]:
@@ -161,25 +274,17 @@ def _short(value: Any, limit: int = 80) -> str:
 
 # ------------------------------------------------------------------------- header facts
 
-def _last_finite(ctx: BuildContext, name: str) -> tuple[float, int] | None:
-    if not ctx.has_series(name):
-        return None
-    epochs, values = ctx.series(name)
-    ok = np.nonzero(np.isfinite(values))[0]
-    return (float(values[ok[-1]]), int(epochs[ok[-1]])) if ok.size else None
-
-
-def _run_facts(ctx: BuildContext) -> dict[str, Any]:
+def _run_facts(ctx: BuildContext, facts: RunFacts) -> dict[str, Any]:
     b = ctx.bundle
     env = b.context.get("environment") or {}
     sessions = b.sessions
     final = {}
-    for name in _HEADLINE:
-        got = _last_finite(ctx, name)
-        if got:
-            final[name] = {"value": got[0], "epoch": got[1], "text": _fmt_metric(name, got[0])}
-    turn = src.turn(ctx)
-    keys = src.key_frequencies(ctx)
+    for name in facts.headline:
+        m = facts.metrics[name]
+        final[name] = {"value": m.final, "epoch": m.final_epoch, "text": _fmt_metric(name, m.final, m.unit),
+                       "best": None if m.best is None else _fmt_metric(name, m.best, m.unit),
+                       "best_epoch": m.best_epoch, "degraded": m.degraded_text if m.degraded else "",
+                       "label": name}
     started = _parse_time(sessions[0].get("started")) if sessions else None
     ended = _parse_time(sessions[-1].get("ended")) if sessions else None
     hardware = [v for v in (env.get("cuda_device"), env.get("device") if env.get("device") != "cpu" else None,
@@ -195,12 +300,15 @@ def _run_facts(ctx: BuildContext) -> dict[str, Any]:
     git = env.get("git") or {}
     return {
         "name": b.name,
+        "color": run_color(b.name),
         "status": b.status,
         "file": b.path.name,
         "final": final,
-        "turn": turn,
-        "key_frequencies": keys[0] if keys else None,
-        "key_frequencies_how": keys[1] if keys else None,
+        "turn": facts.turn,
+        "health": facts.health,
+        "health_reason": facts.health_reason,
+        "key_frequencies": facts.key_frequencies,
+        "key_frequencies_how": facts.key_frequencies_how,
         "started": sessions[0].get("started") if sessions else env.get("started"),
         "ended": sessions[-1].get("ended") if sessions else None,
         "duration": _fmt_duration((ended - started).total_seconds()) if started and ended else None,
@@ -216,6 +324,9 @@ def _run_facts(ctx: BuildContext) -> dict[str, Any]:
         "argv": " ".join(str(a) for a in env.get("argv", [])) or None,
         "checkpoints": len(b.checkpoint_epochs),
         "epochs_logged": ctx.final_epoch,
+        "series_count": len(b.series_names),
+        "tables_count": len(b.table_names),
+        "events_count": len(b.events()),
         "analyses": [{"name": n, "version": b.artifact(n).version, "epochs": len(b.artifact(n).epochs)}
                      for n in b.artifact_names],
         "problems": list(b.problems),
@@ -223,10 +334,13 @@ def _run_facts(ctx: BuildContext) -> dict[str, Any]:
     }
 
 
-def _fmt_metric(name: str, value: float) -> str:
-    if "acc" in name:
+def _fmt_metric(name: str, value: float | None, unit: str = "") -> str:
+    if value is None:
+        return "–"
+    if "acc" in name.lower() and not unit and -0.001 <= value <= 1.001:
         return f"{100 * value:.2f}%"
-    return f"{value:.3g}" if abs(value) >= 1e-3 else f"{value:.2e}"
+    text = f"{value:.4g}" if value == 0 or 1e-3 <= abs(value) < 1e5 else f"{value:.3e}"
+    return f"{text} {unit}" if unit else text
 
 
 def _fmt_duration(seconds: float) -> str:
@@ -244,7 +358,7 @@ def _parse_time(text: Any) -> datetime | None:
         return None
 
 
-def _summary(ctx: BuildContext, run: dict[str, Any]) -> dict[str, Any]:
+def _summary(ctx: BuildContext, run: dict[str, Any], facts: RunFacts) -> dict[str, Any]:
     """What "Copy as JSON" copies: the run's final metrics and every analysis' summary."""
     analyses = {}
     for name in ctx.bundle.artifact_names:
@@ -255,12 +369,16 @@ def _summary(ctx: BuildContext, run: dict[str, Any]) -> dict[str, Any]:
         "run": run["name"], "status": run["status"], "file": run["file"],
         "final": {k: v["value"] for k, v in run["final"].items()},
         "final_epoch": {k: v["epoch"] for k, v in run["final"].items()},
-        "turn": run["turn"], "key_frequencies": run["key_frequencies"],
+        "turn": run["turn"], "health": run["health"], "health_reason": run["health_reason"],
+        "key_frequencies": run["key_frequencies"],
+        "metrics": {n: {k: v for k, v in vars(m).items() if k != "name"} for n, m in facts.metrics.items()},
+        "metric_info": ctx.bundle.metric_info,
+        "tables": ctx.bundle.table_names,
         "started": run["started"], "ended": run["ended"], "sessions": run["sessions"],
         "checkpoints": run["checkpoints"], "config": run["config"], "seeds": run["seeds"],
         "environment": ctx.bundle.context.get("environment") or {},
         "analyses": analyses,
-        "events": ctx.bundle.events(),
+        # The events travel once, in the page's own list; "Copy as JSON" adds them.
     }
 
 
@@ -298,21 +416,25 @@ def _event_kinds(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"kind": k, "count": n, "hidden": n > MAX_SHOWN_EVENTS} for k, n in counts.items()]
 
 
-def _snap_epochs(ctx: BuildContext, names: list[str], specs: dict) -> tuple[np.ndarray, str]:
+def _snap_epochs(ctx: BuildContext, artifacts: list[str]) -> tuple[np.ndarray, str]:
     """The epochs the global epoch snaps to: the epochs of the analyses behind the page's
     at-epoch charts (per-checkpoint results); else the checkpoints; else every logged epoch."""
-    at_epoch = [n for n in names if n in specs and "epoch" in CHARTS[n].follows and not CHARTS[n].epoch_axis]
-    artifacts = {need for n in at_epoch for need in CHARTS[n].needs if need != "metrics"}
-    eps = [np.asarray(ctx.bundle.artifact(a).epochs) for a in sorted(artifacts) if ctx.has_artifact(a)]
+    eps = [np.asarray(ctx.bundle.artifact(a).epochs) for a in artifacts if ctx.has_artifact(a)]
     eps = [e for e in eps if e.size]
     if eps:
         return np.unique(np.concatenate(eps)).astype(np.int64), "analysed checkpoints"
     if ctx.bundle.checkpoint_epochs:
         return np.asarray(ctx.bundle.checkpoint_epochs, dtype=np.int64), "checkpoints"
-    logged = [ctx.series(n)[0] for n in ctx.bundle.series_names]
-    logged = [e for e in logged if e.size]
-    if logged:
-        return np.unique(np.concatenate(logged)).astype(np.int64), "logged epochs"
+    # Series usually share their epochs: each distinct epoch array counts once.
+    distinct: dict[tuple, np.ndarray] = {}
+    for n in ctx.bundle.series_names:
+        e = ctx.series(n)[0]
+        if e.size:
+            distinct.setdefault((e.size, int(e[0]), int(e[-1]), hash(e.tobytes())), e)
+    if distinct:
+        arrays = list(distinct.values())
+        merged = arrays[0] if len(arrays) == 1 else np.unique(np.concatenate(arrays))
+        return merged.astype(np.int64), "logged epochs"
     return np.zeros(0, dtype=np.int64), "epochs"
 
 

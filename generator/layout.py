@@ -1,7 +1,9 @@
 """Report layouts as data: which groups, which charts in each, in what order.
 
-The default is templates/default_layout.toml; `render_report(layout=path)` takes a file of
-the same form instead:
+The default comes from the packs (generator/packs/): the sections of every pack that
+applies to the bundle. `render_report(layout=path)` takes a TOML file of this form instead
+(chart names from `known_charts()`, the generic ones included: "metric_summary", "metrics",
+"tables", "events", "artifacts"):
 
     [[group]]
     title = "Training"                       # required
@@ -15,7 +17,6 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +60,7 @@ def load_layout(path: str | os.PathLike | None = None) -> Layout:
     an unknown chart name (listing the known ones) or a chart placed twice.
     """
     if path is None:
-        text = resources.files("epochscope.templates").joinpath("default_layout.toml").read_text("utf-8")
-        where = "default layout"
+        return _default()
     else:
         where = str(path)
         try:
@@ -115,6 +115,15 @@ def _parse(data: dict[str, Any], where: str) -> Layout:
         ids.add(gid)
         groups.append(Group(gid, title.strip(), list(charts), str(raw.get("description", ""))))
     return Layout(groups, where)
+
+
+def _default() -> Layout:
+    """Every pack's sections (what a bundle holding everything would show)."""
+    from epochscope.generator.packs import load_packs
+
+    known_charts()
+    groups = [Group(s.id, s.title, list(s.charts), s.description) for p in load_packs() for s in p.sections]
+    return Layout(groups, "default")
 
 
 def _slug(text: str) -> str:

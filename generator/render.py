@@ -16,7 +16,7 @@ from markupsafe import Markup
 
 from epochscope import __version__
 from epochscope.archives import Bundle, open_bundle
-from epochscope.generator.data import DEFAULT_DATA_BUDGET, build_page
+from epochscope.generator.data import DEFAULT_DATA_BUDGET, absent_summary, build_page
 from epochscope.generator.encode import script_json
 from epochscope.generator.html import (
     CSP_SLOT,
@@ -76,12 +76,14 @@ def _render(bundle: Bundle, output: Path, layout, shared_assets, data_budget: in
         run=data.run,
         groups=data.groups,
         unavailable=data.unavailable,
+        absent_summary=absent_summary(data.unavailable),
         page_json=Markup(script_json(data.page)),
         arrays=list(data.store.arrays.values()),
         plotly_js=None if plotly_src else Markup(plotly_js()),
         plotly_src=plotly_src,
         version=__version__,
-        layout_source=layout.source,
+        layout_source=layout.source if layout.source != "default" else "default (from the packs)",
+        page_thinned=data.page.get("thinned") or 0,
         nav=nav_links(nav),
     )
     html = html.replace(CSP_SLOT, csp(html, external_scripts=plotly_src is not None), 1)

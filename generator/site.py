@@ -30,6 +30,7 @@ from epochscope import __version__
 from epochscope.errors import EpochscopeError
 from epochscope.generator.catalog import Catalog
 from epochscope.generator.encode import script_json
+from epochscope.generator.palette import run_color
 
 __all__ = ["SiteResult", "build_site"]
 
@@ -193,11 +194,13 @@ def _render_index(rows: list[dict[str, Any]], broken: dict[str, str],
     runs = []
     for row in rows:
         runs.append({
-            "name": row.get("name"), "sweep": row.get("sweep") or "", "status": row.get("status"),
+            "name": row.get("name"), "color": run_color(str(row.get("name"))), "sweep": row.get("sweep") or "",
+            "status": row.get("status"),
             "href": report_page(row["path"]),
             "p": row.get("p"), "model_seed": row.get("model_seed"), "data_seed": row.get("data_seed"),
             "epochs": row.get("epochs"), "turn_epoch": row.get("turn_epoch"),
-            "grok_epoch": row.get("grok_epoch"), "final_train_loss": row.get("final_train_loss"),
+            "grok_epoch": row.get("grok_epoch"), "health": row.get("health"),
+            "final_train_loss": row.get("final_train_loss"),
             "final_test_loss": row.get("final_test_loss"), "final_test_acc": row.get("final_test_acc"),
             "checkpoints": row.get("checkpoints"),
         })

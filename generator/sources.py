@@ -25,6 +25,8 @@ NEURON_MAPS = "neuron_maps"
 ATTENTION = "attention"
 RESTRICTED = "restricted_loss"
 TURN = "turn"
+# Shared PCA bases over several runs, one artifact per basis (collectors/analysis/shared_basis.py).
+SHARED_PCA_PREFIX = "shared_pca."
 
 # -- array names ------------------------------------------------------------------------------
 TENSOR_LABELS = ("tensors", "matrices", "names")

@@ -7,7 +7,8 @@ window.ES = window.ES || {};
 (function (ES) {
   "use strict";
   const NS = "http://www.w3.org/2000/svg";
-  const PALETTE = ["#1f77b4", "#e8731a", "#2ca02c", "#9467bd", "#8c564b", "#d62728"];
+  // The one palette (generator/palette.py) comes in the page JSON; this is only a fallback.
+  const palette = () => (ES.page && ES.page.palette) || ["#1f77b4", "#e8731a", "#2ca02c", "#d62728"];
 
   function node(name, attrs, parent) {
     const n = document.createElementNS(NS, name);
@@ -123,7 +124,7 @@ window.ES = window.ES || {};
     let legendX = m.l;
     traces.forEach((t, k) => {
       const colour = (t.line && t.line.color) || (t.marker && typeof t.marker.color === "string" && t.marker.color)
-        || PALETTE[k % PALETTE.length];
+        || palette()[k % palette().length];
       const markersOnly = t.mode === "markers";
       const over = t.yaxis && t.yaxis !== "y" ? overlayAxis(L, t.yaxis).range : null;
       const ty = over ? (v) => top + ph - ((v - over[0]) / (over[1] - over[0])) * ph : (v) => sy(fy(v));

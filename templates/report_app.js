@@ -15,7 +15,7 @@
   const $ = (sel, root) => (root || document).querySelector(sel);
   const $$ = (sel, root) => Array.from((root || document).querySelectorAll(sel));
 
-  const st = { epoch: 0, neuron: 0, head: 0, logy: new Set(), logx: new Set(), events: true,
+  const st = { epoch: 0, neuron: 0, head: 0, logy: new Set(), logx: new Set(), events: true, smooth: 0,
     hiddenKinds: new Set(page.eventKinds.filter((k) => k.hidden).map((k) => k.kind)), sidebar: true, view: "" };
   const charts = {};
   let snap = new Int32Array(0);
@@ -48,6 +48,7 @@
     if (h.has("hide")) out.hiddenKinds = new Set(h.getAll("hide").filter((k) => k !== ""));
     if (h.has("sidebar")) out.sidebar = h.get("sidebar") !== "0";
     if (h.has("view")) out.view = h.get("view");
+    if (num("smooth") !== null) out.smooth = Math.max(0, Math.min(0.999, num("smooth")));
     return out;
   }
 
@@ -70,6 +71,7 @@
       }
       if (!st.sidebar) h.set("sidebar", "0");
       if (st.view) h.set("view", st.view);
+      if (st.smooth) h.set("smooth", st.smooth);
       const text = "#" + h.toString().replace(/%2C/g, ",");
       if (location.hash !== text) history.replaceState(null, "", text);
     }, 120);
@@ -203,6 +205,19 @@
     return Promise.all(Object.values(charts).filter((ch) => ch.epochAxis && ch.visible && ch.status === "ok").map(draw));
   }
 
+  // Smoothing (exponential moving average weight, 0: off) of the charts that offer it.
+  function setSmooth(w) {
+    w = Math.max(0, Math.min(0.999, Number(w) || 0));
+    if (w === st.smooth) { syncControls(); return Promise.resolve(); }
+    st.smooth = w; syncControls(); writeHash();
+    const jobs = [];
+    Object.values(charts).forEach((ch) => {
+      if (!ch.smooth || ch.status !== "ok") return;
+      if (ch.visible) jobs.push(draw(ch)); else ch.dirty = true;
+    });
+    return Promise.all(jobs);
+  }
+
   function setSidebar(open) {
     st.sidebar = !!open;
     document.body.classList.toggle("sidebar-closed", !st.sidebar);
@@ -229,6 +244,9 @@
     if (hi) hi.value = st.head;
     const ev = $("#events-toggle");
     if (ev) ev.checked = st.events;
+    const sm = $("#smooth-input"), sv = $("#smooth-value");
+    if (sm && document.activeElement !== sm) sm.value = st.smooth;
+    if (sv) sv.textContent = st.smooth ? st.smooth.toFixed(2) : "off";
     $$("#event-kinds input").forEach((box) => {
       box.checked = !st.hiddenKinds.has(box.dataset.kind);
       box.disabled = !st.events;
@@ -268,6 +286,14 @@
     $$("[data-neuron-step]").forEach((b) => b.addEventListener("click", () => setNeuron(st.neuron + Number(b.dataset.neuronStep))));
     const ev = $("#events-toggle");
     if (ev) ev.addEventListener("change", () => setEvents(ev.checked));
+    const sm = $("#smooth-input");
+    if (sm) {
+      let queued = null;
+      sm.addEventListener("input", () => {
+        if (queued !== null) return;
+        queued = requestAnimationFrame(() => { queued = null; setSmooth(sm.value); });
+      });
+    }
     const list = $("#event-kinds");
     page.eventKinds.forEach((k) => {
       // Built with DOM calls: kinds are user strings.
@@ -289,7 +315,9 @@
     const copyLink = $("#copy-link");
     if (copyLink) copyLink.addEventListener("click", () => { writeHashNow(); copy(location.href, "Link copied"); });
     const copyJson = $("#copy-json");
-    if (copyJson) copyJson.addEventListener("click", () => copy(JSON.stringify(page.summary, null, 2), "Run summary copied as JSON"));
+    if (copyJson) copyJson.addEventListener("click", () => copy(JSON.stringify(Object.assign({}, page.summary,
+      { events: page.events.map((e) => ({ epoch: e.epoch, kind: e.kind, message: e.message, payload: e.detail })) }),
+    null, 2), "Run summary copied as JSON"));
     const csv = $("#download-csv");
     if (csv) csv.addEventListener("click", downloadCsv);
     window.addEventListener("hashchange", () => apply(readHash()));
@@ -367,6 +395,7 @@
     if (s.hiddenKinds) st.hiddenKinds = s.hiddenKinds;
     if ((s.events !== undefined && s.events !== st.events) || s.hiddenKinds) setEvents(s.events !== undefined ? s.events : st.events);
     if (s.sidebar !== undefined && s.sidebar !== st.sidebar) setSidebar(s.sidebar);
+    if (s.smooth !== undefined && s.smooth !== st.smooth) setSmooth(s.smooth);
     syncControls();
     return refresh(keys);
   }
@@ -377,6 +406,8 @@
     $("#ctl-neuron").hidden = !page.limits.neuron;
     $("#ctl-head").hidden = !page.limits.head;
     $("#ctl-epoch").hidden = !snap.length;
+    $("#ctl-smooth").hidden = !Object.values(charts).some((c) => c.smooth);
+    $("#ctl-events").hidden = !page.eventKinds.length;
     if (page.limits.neuron) $("#neuron-input").max = page.limits.neuron - 1;
     if (page.limits.head) $("#head-input").max = page.limits.head - 1;
     st.epoch = snapEpoch(page.defaults.epoch);
@@ -389,6 +420,7 @@
     if (fromHash.events !== undefined) st.events = fromHash.events;
     if (fromHash.hiddenKinds) st.hiddenKinds = fromHash.hiddenKinds;
     if (fromHash.sidebar === false) setSidebar(false);
+    if (fromHash.smooth !== undefined) st.smooth = fromHash.smooth;
     wireControls();
     syncControls();
     if (fromHash.view && document.getElementById("c-" + fromHash.view)) {
@@ -400,7 +432,7 @@
 
   ES.app = { state: st, charts: charts, stats: stats, setEpoch: setEpoch, setNeuron: setNeuron,
     setHead: setHead, select: select, toggleScale: toggleScale, setEvents: setEvents, setKind: setKind,
-    setSidebar: setSidebar,
+    setSidebar: setSidebar, setSmooth: setSmooth,
     snap: () => snap, ready: null };
   ES.app.ready = start().catch((err) => console.error("epochscope: start failed:", err));
 })(window.ES);

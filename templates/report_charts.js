@@ -7,14 +7,19 @@
  * subset of HTML in titles and hover text.
  */
 (function (ES) {
-  const PALETTE = ["#1f77b4", "#e8731a", "#2ca02c", "#9467bd", "#8c564b", "#d62728",
-    "#17becf", "#7f7f7f", "#bcbd22", "#e377c2", "#393b79", "#637939"];
+  // The one palette (generator/palette.py), shipped in the page's JSON.
+  const palette = () => (ES.page && ES.page.palette) || ["#1f77b4", "#e8731a", "#2ca02c", "#d62728"];
   const EVENT_COLORS = { turn: "#d62728", cusum_alarm: "#9467bd", alarm: "#9467bd",
     resumed: "#7f7f7f", densified: "#17becf", diverged: "#000000", finished: "#2ca02c" };
   const MAX_POINTS = 2500; // per trace on screen; longer series are min/max decimated
 
+  // Known kinds keep their colours; any other kind gets a palette colour from its name.
   function eventColor(kind) {
-    return EVENT_COLORS[kind] || "#555";
+    if (EVENT_COLORS[kind]) return EVENT_COLORS[kind];
+    let h = 0;
+    for (let i = 0; i < kind.length; i++) h = (h * 31 + kind.charCodeAt(i)) >>> 0;
+    const P = palette();
+    return P[h % P.length];
   }
 
   function esc(text) {
@@ -22,7 +27,8 @@
   }
 
   function color(i) {
-    return typeof i === "number" ? PALETTE[i % PALETTE.length] : i || PALETTE[0];
+    const P = palette();
+    return typeof i === "number" ? P[i % P.length] : i || P[0];
   }
 
   // Keep the first/last point and the min and max of each bucket: spikes survive.
@@ -110,10 +116,25 @@
     [layout.yaxis, layout.yaxis2].forEach((ax) => { if (ax) ax.exponentformat = "power"; });
   }
 
+  // Exponential moving average as TensorBoard draws it (debiased, NaN/inf left as gaps).
+  function ema(y, w) {
+    const out = new Float32Array(y.length);
+    let last = 0, n = 0;
+    for (let i = 0; i < y.length; i++) {
+      const v = y[i];
+      if (!isFinite(v)) { out[i] = NaN; continue; }
+      last = last * w + (1 - w) * v; n++;
+      out[i] = last / (1 - Math.pow(w, n));
+    }
+    return out;
+  }
+
   // ---------------------------------------------------------------- lines over epochs
   function lines(ch, st) {
     const sp = ch.spec;
     ch.cache = ch.cache || {};
+    const smoothing = ch.smooth && st.smooth > 0 ? st.smooth : 0;
+    const raw = [];
     const data = sp.traces.map((t, i) => {
       let pts;
       if (t.col === undefined || typeof t.col === "number") {
@@ -124,6 +145,14 @@
         const cols = t.y.shape[1] || 1;
         const j = Math.min(cols - 1, t.col === "head" ? st.head : st.neuron);
         pts = decimate(t.x.data, ES.column(t.y, j));
+      }
+      if (smoothing && t.col === undefined) {
+        // The raw curve stays, faint, under its moving average.
+        raw.push({ type: "scatter", mode: "lines", x: pts.x, y: pts.y, hoverinfo: "skip", showlegend: false,
+          line: { color: color(t.color), width: 1 }, opacity: 0.28, yaxis: t.yaxis || "y", connectgaps: false });
+        const key = "e" + i + ":" + smoothing;
+        if (!ch.cache[key]) ch.cache[key] = decimate(t.x.data, ema(t.y.data, smoothing));
+        pts = ch.cache[key];
       }
       const selectedHead = t.head !== undefined && t.head === st.head;
       const tr = {
@@ -148,6 +177,7 @@
       }
       return tr;
     });
+    raw.reverse().forEach((r) => data.unshift(r));
     (sp.points || []).forEach((p) => data.push({
       type: "scatter", mode: "markers", x: p.x, y: p.y, text: p.text.map(esc), name: esc(p.name),
       legendgroup: p.group, showlegend: !p.group, hovertemplate: "%{text}<extra></extra>",
@@ -155,7 +185,9 @@
         line: { width: 1, color: "#1d2330" } },
     }));
     const layout = baseLayout(ch, st);
+    if (ch.small) { layout.height = 230; layout.margin = { l: 56, r: 12, t: 6, b: 38 }; }
     layout.yaxis.title = { text: esc(sp.yTitle || "") };
+    if (sp.xTitle) layout.xaxis.title = { text: esc(sp.xTitle) };
     if (sp.yRange && !st.logy.has(ch.name)) layout.yaxis.range = sp.yRange.slice();
     if (sp.y2Title) layout.yaxis2 = { overlaying: "y", side: "right", title: { text: esc(sp.y2Title) },
       showgrid: false, zeroline: false, automargin: true };
@@ -173,7 +205,157 @@
         text: esc(h.text), showarrow: false, font: { size: 10, color: "#d62728" }, bgcolor: "rgba(255,255,255,0.8)" });
     });
     axisTypes(ch, st, layout);
+    if (sp.noTime) return { data: data, layout: layout };
     return timeDecor(ch, st, { data: data, layout: layout });
+  }
+
+  // ---------------------------------------------------------------- 2-D map at one epoch
+  function map2d(ch, st) {
+    const sp = ch.spec;
+    const i = ES.nearest(sp.epochs.data, st.epoch);
+    ch.shownEpoch = sp.epochs.data[i];
+    const H = sp.z.shape[1], W = sp.z.shape[2];
+    const flat = ES.row(sp.z, i);
+    const z = [];
+    for (let r = 0; r < H; r++) z.push(flat.subarray(r * W, (r + 1) * W));
+    const data = [{ type: "heatmap", z: z, colorscale: "Viridis",
+      colorbar: { title: { text: esc(sp.zTitle || ""), side: "right" }, thickness: 12 },
+      hovertemplate: "row %{y}, column %{x}: %{z:.3g}<extra></extra>" }];
+    const layout = baseLayout(ch, st, { showlegend: false, height: 340 });
+    layout.xaxis.title = { text: "column" };
+    layout.yaxis.title = { text: "row" };
+    layout.yaxis.autorange = "reversed";
+    return { data: data, layout: layout };
+  }
+
+  // ---------------------------------------------------------------- tables (no Plotly)
+  // Sortable, filterable, paginated; every cell is set as text (user strings stay data).
+  const PAGE_ROWS = 25;
+  function fmtNum(v) {
+    if (v === null || v === undefined || v !== v) return "";
+    if (!isFinite(v)) return String(v);
+    const a = Math.abs(v);
+    return a !== 0 && (a >= 1e5 || a < 1e-3) ? v.toExponential(3) : String(+v.toPrecision(4));
+  }
+
+  function tableModel(ch) {
+    if (ch.model) return ch.model;
+    if (ch.kind === "events") {
+      const ev = ES.page.events;
+      const cols = [{ name: "epoch", type: "int", data: ev.map((e) => e.epoch) },
+        { name: "kind", type: "str", data: ev.map((e) => e.kind) },
+        { name: "message", type: "str", data: ev.map((e) => e.message) },
+        { name: "payload", type: "str", data: ev.map((e) => e.detail) }];
+      ch.model = { cols: cols, n: ev.length, epochOf: (r) => ev[r].epoch };
+    } else {
+      const cols = ch.spec.columns.map((c) => ({ name: c.name, type: c.type,
+        data: Array.isArray(c.data) ? c.data : c.data.data }));
+      ch.model = { cols: cols, n: ch.spec.rows, epochOf: null };
+    }
+    return ch.model;
+  }
+
+  function cellText(col, r) {
+    const v = col.data[r];
+    if (col.type === "num") return fmtNum(v);
+    if (col.type === "int") return v === undefined || v === null ? "" : String(v);
+    return v === undefined || v === null ? "" : String(v);
+  }
+
+  function drawTable(ch, st, el) {
+    const m = tableModel(ch);
+    if (!ch.tv) {
+      ch.tv = { sort: -1, dir: 1, filter: "", page: 0, order: null, text: null };
+      el.classList.add("tbl-host");
+      const bar = document.createElement("div");
+      bar.className = "tbl-bar";
+      const filter = document.createElement("input");
+      filter.type = "search"; filter.placeholder = "filter rows"; filter.className = "tbl-filter";
+      filter.setAttribute("aria-label", "Filter the rows of " + ch.card.querySelector("h3").textContent);
+      const count = document.createElement("span");
+      count.className = "tbl-count";
+      bar.append(filter, count);
+      const wrap = document.createElement("div");
+      wrap.className = "tbl-wrap";
+      const table = document.createElement("table");
+      table.className = "data-table";
+      const thead = document.createElement("thead");
+      const hr = document.createElement("tr");
+      m.cols.forEach((c, k) => {
+        const th = document.createElement("th");
+        const b = document.createElement("button");
+        b.type = "button"; b.textContent = c.name; b.title = "Sort by " + c.name;
+        if (c.type !== "str") th.className = "num";
+        b.addEventListener("click", () => {
+          if (ch.tv.sort === k) ch.tv.dir = -ch.tv.dir; else { ch.tv.sort = k; ch.tv.dir = 1; }
+          ch.tv.order = null; ch.tv.page = 0; drawTable(ch, st, el);
+        });
+        th.appendChild(b); hr.appendChild(th);
+      });
+      thead.appendChild(hr);
+      const tbody = document.createElement("tbody");
+      table.append(thead, tbody);
+      wrap.appendChild(table);
+      const pager = document.createElement("div");
+      pager.className = "tbl-pager";
+      const prev = document.createElement("button"), next = document.createElement("button"), where = document.createElement("span");
+      prev.type = next.type = "button"; prev.textContent = "◀"; next.textContent = "▶";
+      prev.setAttribute("aria-label", "Previous page"); next.setAttribute("aria-label", "Next page");
+      prev.addEventListener("click", () => { ch.tv.page = Math.max(0, ch.tv.page - 1); drawTable(ch, st, el); });
+      next.addEventListener("click", () => { ch.tv.page += 1; drawTable(ch, st, el); });
+      pager.append(prev, where, next);
+      let timer = null;
+      filter.addEventListener("input", () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => { ch.tv.filter = filter.value.trim().toLowerCase(); ch.tv.order = null; ch.tv.page = 0; drawTable(ch, st, el); }, 120);
+      });
+      if (m.epochOf) tbody.addEventListener("click", (ev) => {
+        const tr = ev.target.closest("tr[data-row]");
+        if (tr) ES.app.setEpoch(m.epochOf(Number(tr.dataset.row)));
+      });
+      el.replaceChildren(bar, wrap, pager);
+      ch.tv.els = { count: count, tbody: tbody, heads: Array.from(hr.children), where: where, prev: prev, next: next };
+    }
+    const tv = ch.tv;
+    if (!tv.order) {
+      let idx = [];
+      if (tv.filter) {
+        if (!tv.text) { tv.text = new Array(m.n); for (let r = 0; r < m.n; r++) tv.text[r] = m.cols.map((c) => cellText(c, r)).join("\u0001").toLowerCase(); }
+        for (let r = 0; r < m.n; r++) if (tv.text[r].indexOf(tv.filter) >= 0) idx.push(r);
+      } else idx = Array.from({ length: m.n }, (_, r) => r);
+      if (tv.sort >= 0) {
+        const c = m.cols[tv.sort], d = tv.dir;
+        const key = c.type === "str" ? (r) => String(c.data[r] === null || c.data[r] === undefined ? "" : c.data[r]) : (r) => c.data[r];
+        idx.sort((a, b) => {
+          const x = key(a), y = key(b);
+          const xm = x === "" || x === null || x === undefined || x !== x, ym = y === "" || y === null || y === undefined || y !== y;
+          if (xm || ym) return xm === ym ? a - b : xm ? 1 : -1;  // missing values last
+          return (x < y ? -1 : x > y ? 1 : a - b) * d;
+        });
+      }
+      tv.order = idx;
+    }
+    const pages = Math.max(1, Math.ceil(tv.order.length / PAGE_ROWS));
+    tv.page = Math.min(tv.page, pages - 1);
+    const rows = tv.order.slice(tv.page * PAGE_ROWS, (tv.page + 1) * PAGE_ROWS);
+    const frag = document.createDocumentFragment();
+    rows.forEach((r) => {
+      const tr = document.createElement("tr");
+      tr.dataset.row = r;
+      if (m.epochOf) { tr.className = "pick"; tr.title = "Select epoch " + m.epochOf(r); if (m.epochOf(r) === st.epoch) tr.classList.add("at-epoch"); }
+      m.cols.forEach((c) => {
+        const td = document.createElement("td");
+        td.textContent = cellText(c, r);
+        if (c.type !== "str") { td.className = "num"; if (c.type === "num" && c.data[r] === c.data[r]) td.title = String(c.data[r]); }
+        tr.appendChild(td);
+      });
+      frag.appendChild(tr);
+    });
+    tv.els.tbody.replaceChildren(frag);
+    tv.els.count.textContent = (tv.filter ? tv.order.length.toLocaleString("en-US") + " of " : "") + m.n.toLocaleString("en-US") + " rows";
+    tv.els.where.textContent = "page " + (tv.page + 1) + " of " + pages;
+    tv.els.prev.disabled = tv.page === 0; tv.els.next.disabled = tv.page >= pages - 1;
+    tv.els.heads.forEach((th, k) => th.setAttribute("aria-sort", k === tv.sort ? (tv.dir > 0 ? "ascending" : "descending") : "none"));
   }
 
   // ---------------------------------------------------------------- heatmap over epochs
@@ -473,6 +655,7 @@
   }
 
   ES.esc = esc;
+  ES.ema = ema;
   ES.eventColor = eventColor;
   ES.kinds = {
     lines: { figure: lines, onEpoch: moveOverlay, overlay: placeOverlay },
@@ -481,5 +664,8 @@
     trajectory: { figure: trajectory, onEpoch: moveOverlay, overlay: placeOverlay },
     clusters: { figure: clusters },
     maps: { draw: drawMaps },
+    map2d: { figure: map2d },
+    table: { draw: drawTable },
+    events: { draw: drawTable },
   };
 })(window.ES);

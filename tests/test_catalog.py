@@ -95,3 +95,43 @@ def test_runs_cli(cli, runs_dir, tmp_path):
     assert bad.returncode == 1 and "bad --where condition" in bad.stderr
     missing = cli("runs", tmp_path / "nothing-here")
     assert missing.returncode == 1 and "no such directory" in missing.stderr
+
+
+def test_key_frequencies_and_health_are_indexed_and_queryable(tmp_path):
+    """The catalog reads the run's headline facts (generator/facts.py): key frequencies from
+    the restricted_loss analysis (else W_E's key-frequency mask), the turn analysis' health."""
+    make_run(tmp_path / "sw" / "plain.h5", 113, 1)
+    keyed = tmp_path / "sw" / "keyed.h5"
+    with BundleWriter(keyed, create=True) as w:
+        w.write(Segment(
+            context={"config": {"name": "keyed", "p": 13, "model_seed": 2}},
+            session={"id": "s", "status": "complete"},
+            metrics={"test_acc": (np.array([0, 10, 20]), np.array([0.1, 0.97, 0.99]))},
+            artifacts={
+                "restricted_loss": ArtifactUpdate("1", np.array([0, 10]),
+                                                  {"restricted_loss": np.array([3.0, 0.1])},
+                                                  summary={"key_freqs": np.array([4, 5])},
+                                                  scalars={"key_epoch": 10}),
+                "turn": ArtifactUpdate("1", scalars={"epoch": 8, "confidence": 0.8, "health": "late grokker",
+                                                     "health_reason": "the turn came after 80% of the run"}),
+            }))
+        w.consolidate()
+    masked = tmp_path / "sw" / "masked.h5"
+    mask = np.zeros((2, 6), dtype=np.uint8)
+    mask[-1, [1, 3]] = 1
+    with BundleWriter(masked, create=True) as w:
+        w.write(Segment(context={"config": {"name": "masked", "p": 13}}, session={"id": "s", "status": "complete"},
+                        artifacts={"fourier_weights": ArtifactUpdate("1", np.array([0, 10]),
+                                                                     {"embed_key_mask": mask},
+                                                                     summary={"frequencies": np.arange(1, 7)})}))
+        w.consolidate()
+    with Catalog(tmp_path) as cat:
+        cat.scan()
+        rows = {r["name"]: r for r in cat.runs()}
+        assert json.loads(rows["keyed"]["key_frequencies"]) == [4, 5]
+        assert json.loads(rows["masked"]["key_frequencies"]) == [2, 4]
+        assert rows["plain"]["key_frequencies"] is None
+        assert rows["keyed"]["health"] == "late grokker" and rows["keyed"]["grok_epoch"] == 10
+        hits = cat.runs(where="key_frequencies LIKE '%4%' AND health = 'late grokker'")
+        assert [r["name"] for r in hits] == ["keyed"]
+        assert {r["name"] for r in cat.runs(where="key_frequencies IS NOT NULL")} == {"keyed", "masked"}

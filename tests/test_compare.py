@@ -17,23 +17,22 @@ import pytest
 from epochscope.archives import open_bundle
 from epochscope.errors import EpochscopeError
 from epochscope.generator import render_report
+from epochscope.generator.charts import known_charts
 from epochscope.generator.compare import build_comparison, render_compare
-from epochscope.generator.compare_charts import CHART_GROUPS
 from epochscope.generator.compare_data import (
     crossings,
     decimate,
     loop_measures,
     robust_z,
-    shared_basis,
 )
-from epochscope.generator.compare_help import COMPARE_HELP
-from epochscope.generator.compare_synthetic import (
+from epochscope.generator.help import COMPARE_HELP
+from tests.compare_synthetic import (
     VariantSpec,
     sweep_specs,
     write_sweep,
     write_variant,
 )
-from epochscope.generator.synthetic import ALL_ANALYSES
+from tests.synthetic import ALL_ANALYSES
 
 SHAPE = dict(d_model=32, d_mlp=48, n_heads=2, epochs=1200, analysed=20)
 PRIMES = (17, 19, 23, 29, 31)
@@ -205,7 +204,7 @@ def test_decimate_keeps_ends_and_spikes():
 # ----------------------------------------------------------------------------- charts and alignment
 
 def test_every_compare_chart_has_complete_help():
-    names = ["summary"] + [c.name for _, _, _, charts in CHART_GROUPS for c in charts]
+    names = ["summary"] + known_charts("compare")
     assert len(names) == len(set(names))
     for name in names:
         sections = COMPARE_HELP[name].sections()
@@ -289,8 +288,16 @@ def test_metrics_only_and_different_p_are_compared_on_what_they_share(sweep, tmp
 
 
 def test_shared_pca_basis_for_identical_shapes_only(weighted):
+    """The analysis side fits the basis and stores it in the bundles; the page only reads it."""
+    from epochscope.collectors.analysis.shared_basis import shared_basis, store_shared_bases
     from epochscope.collectors.analysis.trajectory import shared_pca_basis
 
+    before = build_comparison(weighted)
+    assert before.page["charts"]["pca_shared"]["status"] == "unavailable"
+    assert any("no shared basis stored" in why for _, why in before.notes)
+    stored = store_shared_bases(weighted)
+    assert len(stored) == 1 and stored[0]["stored"] and len(stored[0]["members"]) == 3
+    assert store_shared_bases(weighted)[0]["stored"] is False  # the same basis is not fitted twice
     c = build_comparison(weighted)
     spec = c.page["charts"]["pca_shared"]["spec"]
     assert c.page["charts"]["pca_shared"]["status"] == "ok"

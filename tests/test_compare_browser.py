@@ -10,13 +10,13 @@ import pytest
 from browser_helpers import check_previews, needs_chromium, open_report, settle, show
 
 from epochscope.generator.compare import render_compare
-from epochscope.generator.compare_synthetic import (
+from tests.compare_synthetic import (
     VariantSpec,
     sweep_specs,
     write_sweep,
     write_variant,
 )
-from epochscope.generator.synthetic import ALL_ANALYSES
+from tests.synthetic import ALL_ANALYSES
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 

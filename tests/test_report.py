@@ -20,7 +20,7 @@ from epochscope.generator import known_charts, load_layout, render_report
 from epochscope.generator.encode import ArrayStore, script_json
 from epochscope.generator.help import HELP
 from epochscope.generator.render import plotly_js
-from epochscope.generator.synthetic import SyntheticRun, write_synthetic_bundle
+from tests.synthetic import SyntheticRun, write_synthetic_bundle
 
 SMALL = dict(p=23, d_model=32, d_mlp=48, n_heads=2, epochs=1500, analysed=24, key_freqs=(3, 7, 9))
 
@@ -102,10 +102,33 @@ def test_quantised_maps_round_trip_within_one_level():
 # ------------------------------------------------------------------------------- layouts and help
 
 def test_every_chart_has_complete_help():
+    """One data file per chart beside the templates, with all five parts, each substantial."""
+    from importlib import resources
+
+    folder = resources.files("epochscope.templates").joinpath("help")
     for name in known_charts():
-        assert name in HELP, f"chart {name} has no help text"
-        for heading, text in HELP[name].sections():
+        assert folder.joinpath(f"{name}.toml").is_file(), f"chart {name} has no help file"
+        assert name in HELP, f"chart {name}: help file incomplete"
+        sections = HELP[name].sections()
+        assert [h for h, _ in sections] == ["What it shows", "How to read it", "How it is computed", "Typical",
+                                            "Anomalous"]
+        for heading, text in sections:
             assert len(text) > 40, f"help of {name}: '{heading}' is too short"
+
+
+def test_an_incomplete_help_file_is_refused(tmp_path, monkeypatch):
+    from epochscope.generator import help as help_mod
+
+    (tmp_path / "help").mkdir()
+    (tmp_path / "help" / "mine.toml").write_text('what = "x"\nread = "y"\n')
+    monkeypatch.setattr(help_mod.resources, "files", lambda _pkg: tmp_path)
+    help_mod._load.cache_clear()
+    try:
+        with pytest.raises(KeyError, match="lacks computed, typical, anomalous"):
+            help_mod.HELP["mine"]
+        assert "mine" not in help_mod.HELP and "nothing" not in help_mod.HELP
+    finally:
+        help_mod._load.cache_clear()
 
 
 def test_default_layout_places_every_chart_once():
@@ -185,7 +208,11 @@ def test_metrics_only_bundle_names_what_is_missing(tmp_path):
     ok = {n for n, c in data["charts"].items() if c["status"] == "ok"}
     assert {"loss", "accuracy", "optimizer", "velocity", "weight_norms"} <= ok
     assert "analysis 'neuron_freq' was not run" in unescape(html)
-    assert "charts are unavailable for this run" in html
+    # What is absent is one collapsed line, never a box per chart.
+    assert html.count('class="unavailable-list absent"') == 1 and "Not in this run: " in html
+    assert not {"neuron_clusters", "fourier_embed", "attention"} & set(data["charts"])
+    absent = {a["what"] for a in data["absent"]}
+    assert {"Neurons", "Attention heads", "Fourier structure of the embeddings"} <= absent
     assert data["snapLabel"] == "checkpoints"
 
 
@@ -193,8 +220,10 @@ def test_nan_series_say_no_data(tmp_path):
     run = SyntheticRun(name="nan", analyses=(), nan_series=("train_acc", "test_acc"), **SMALL)
     html = render_report(write_synthetic_bundle(tmp_path / "n.h5", run), tmp_path / "n.html").read_text()
     data = page_data(html)
-    assert data["charts"]["accuracy"]["status"] == "unavailable"
-    assert "No data. no data: 'train_acc', 'test_acc' hold only NaN/inf" in unescape(html)
+    assert "accuracy" not in data["charts"]
+    assert {"what": "Training curves: Accuracy", "reason": "no data: 'train_acc', 'test_acc' hold only NaN/inf"} \
+        in data["absent"]
+    assert "no data: 'train_acc', 'test_acc' hold only NaN/inf" in unescape(html)
     assert data["charts"]["loss"]["status"] == "ok"
 
 
@@ -232,15 +261,17 @@ def test_malformed_artifact_is_unavailable_not_a_crash(tmp_path):
                    "trajectory": ArtifactUpdate("1", np.array([0, 1]), {"pca": np.full((2, 3), np.nan)})},
     )
     data = page_data(render_report(bundle, tmp_path / "bad.html").read_text())
-    assert data["charts"]["neuron_clusters"]["status"] == "unavailable"
-    assert data["charts"]["pca_12"]["status"] == "unavailable"
+    assert "neuron_clusters" not in data["charts"] and "pca_12" not in data["charts"]
+    absent = " ".join(a["what"] + ": " + a["reason"] for a in data["absent"])
+    assert "Neurons" in absent and "Parameter trajectory" in absent
     assert data["charts"]["loss"]["status"] == "ok"
 
 
 def test_empty_bundle_still_renders(tmp_path):
     bundle = _write(tmp_path / "empty.h5", context={"config": {"name": "empty"}})
     html = render_report(bundle, tmp_path / "empty.html").read_text()
-    assert all(c["status"] == "unavailable" for c in page_data(html)["charts"].values())
+    data = page_data(html)
+    assert not data["charts"] and {a["what"] for a in data["absent"]} >= {"Metric series", "Tables", "Events"}
 
 
 def test_output_directory_is_created(full_bundle, tmp_path):
@@ -340,6 +371,6 @@ def test_a_chart_that_fails_unexpectedly_is_reported_not_fatal(full_bundle, tmp_
     with pytest.warns(RuntimeWarning, match="odd shape"):
         html = render_report(full_bundle, tmp_path / "odd.html").read_text()
     data = page_data(html)
-    assert data["charts"]["gini"]["status"] == "unavailable"
+    assert "gini" not in data["charts"]
     assert "could not be built from this bundle's data (ValueError: odd shape)" in unescape(html)
     assert data["charts"]["loss"]["status"] == "ok"

@@ -21,7 +21,7 @@ from browser_helpers import (
 
 from epochscope.archives import ArtifactUpdate, BundleWriter, Segment
 from epochscope.generator import render_report
-from epochscope.generator.synthetic import SyntheticRun, write_synthetic_bundle
+from tests.synthetic import SyntheticRun, write_synthetic_bundle
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 
@@ -66,11 +66,14 @@ def test_full_report_offline_every_chart_draws_and_explains_itself(browser, repo
     settle(opened)
     kinds = opened.evaluate("""() => Object.values(ES.app.charts).map(c => ({name: c.name, kind: c.kind,
         status: c.status, drawn: c.card.dataset.drawn, svg: !!c.card.querySelector('.main-svg'),
-        canvases: c.card.querySelectorAll('canvas').length}))""")
+        canvases: c.card.querySelectorAll('canvas').length, rows: c.card.querySelectorAll('tbody tr').length}))""")
     assert all(c["status"] == "ok" for c in kinds), kinds
     for c in kinds:
         assert c["drawn"] not in (None, "error"), c
-        assert (c["canvases"] > 0) if c["kind"] == "maps" else c["svg"], c
+        if c["kind"] in ("table", "events"):
+            assert c["rows"] > 0, c
+        else:
+            assert (c["canvases"] > 0) if c["kind"] == "maps" else c["svg"], c
     # every help icon opens its text: the first with a real mouse click, all by DOM clicks
     first = opened.page.locator(".help-btn").first
     first.click()
@@ -239,8 +242,13 @@ def test_metrics_only_report(browser, reports):
     opened = open_report(browser, reports["metrics"])
     draw_all(opened)
     status = opened.evaluate("Object.fromEntries(Object.values(ES.app.charts).map(c => [c.name, c.status]))")
-    assert status["loss"] == "ok" and status["neuron_clusters"] == "unavailable"
-    assert "was not run" in opened.page.locator("#c-neuron_clusters .unavailable").inner_text()
+    assert status["loss"] == "ok" and "neuron_clusters" not in status
+    # What the run lacks is one collapsed line, not a box per chart.
+    assert opened.page.locator(".unavailable").count() == 0
+    absent = opened.page.locator("details.absent")
+    assert absent.count() == 1 and "Neurons" in absent.locator("summary").inner_text()
+    absent.locator("summary").click()
+    assert "was not run" in absent.inner_text()
     assert not opened.page.locator("#ctl-neuron").is_visible()
     assert not opened.page.locator("#ctl-head").is_visible()
     # the sidebar stays in view while scrolling, and collapses

@@ -9,8 +9,8 @@ import pytest
 
 from epochscope.errors import EpochscopeError
 from epochscope.generator.site import build_site
-from epochscope.generator.synthetic import SyntheticRun, write_synthetic_bundle
 from tests.browser_helpers import ARGS, CHROMIUM, needs_chromium
+from tests.synthetic import SyntheticRun, write_synthetic_bundle
 
 SMALL = {"p": 13, "d_model": 16, "d_mlp": 64, "n_heads": 4, "epochs": 2000, "analysed": 12,
          "key_freqs": (2, 5), "map_neurons": 4}

@@ -55,12 +55,18 @@ def runs(directory: Path, where: str | None, order_by: str, columns: str | None,
 @click.option("--layout", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A layout TOML for the run reports.")
 @click.option("--force", is_flag=True, help="Render every page again, changed or not.")
-def build(bundles_dir: Path, output: Path, layout: Path | None, force: bool) -> None:
+@click.option("--no-shared-basis", is_flag=True,
+              help="Do not fit and store the shared PCA bases the comparisons draw trajectories in.")
+def build(bundles_dir: Path, output: Path, layout: Path | None, force: bool, no_shared_basis: bool) -> None:
     """Build the static site for every bundle under BUNDLES_DIR: reports, comparisons, index.
 
-    Incremental: pages whose bundles did not change are not rendered again.
+    Incremental: pages whose bundles did not change are not rendered again. First fits the
+    shared PCA bases of each sweep (and of all runs) and stores them in the bundles.
     """
     from epochscope.generator.site import build_site
+
+    if not no_shared_basis and bundles_dir.is_dir():
+        _store_bases(bundles_dir, site=True)
 
     result = build_site(bundles_dir, output, layout=layout, force=force,
                         on_page=lambda page, what: click.echo(f"  {what} {page}", err=True))
@@ -95,15 +101,40 @@ def demo(output: Path, runs_dir: Path, workers: int | None) -> None:
               show_default=True, help="HTML file to write (or a directory).")
 @click.option("--shared-assets", type=click.Path(file_okay=False, path_type=Path),
               help="Write plotly.js once into this directory and link it instead of inlining.")
-def compare(bundles: tuple[Path, ...], output: Path, shared_assets: Path | None) -> None:
+@click.option("--no-shared-basis", is_flag=True,
+              help="Do not fit and store a shared PCA basis of the bundles (it is written into them).")
+def compare(bundles: tuple[Path, ...], output: Path, shared_assets: Path | None, no_shared_basis: bool) -> None:
     """Compare two or more BUNDLES on one self-contained page: summary table (outliers
-    highlighted), overlays aligned on each run's turn, a shared PCA basis, small multiples."""
+    highlighted), overlays aligned on each run's turn, a shared PCA basis, small multiples.
+
+    The shared PCA basis is fitted here (analysis side) and stored in the bundles, where the
+    page reads it."""
     from epochscope.generator.compare import render_compare
+
+    if not no_shared_basis and len(bundles) >= 2 and all(b.is_file() for b in bundles):
+        _store_bases(list(bundles), site=False)
 
     if output.suffix.lower() not in (".html", ".htm"):
         output.mkdir(parents=True, exist_ok=True)
     path = render_compare(list(bundles), output, shared_assets=shared_assets)
     click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+def _store_bases(target, *, site: bool) -> None:
+    """Fit and store shared PCA bases (collectors/analysis/shared_basis.py) of a site's bundle
+    directory or of a list of bundles; a problem is a warning, never the end of the build."""
+    def note(line: str) -> None:
+        click.echo(f"warning: {line}", err=True)
+
+    try:
+        from epochscope.collectors.analysis.shared_basis import store_shared_bases, store_site_bases
+
+        if site:
+            store_site_bases(target, note=note)
+        else:
+            store_shared_bases(target, note=note)
+    except ImportError as exc:
+        note(f"no shared PCA basis: the analysis extras are missing ({exc})")
 
 
 commands = [runs, compare, build, demo]

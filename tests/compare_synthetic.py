@@ -1,7 +1,7 @@
 """Synthetic sweeps for the comparison page's tests, benchmark and demos (no torch needed).
 
 `write_sweep` writes one synthetic bundle per variant of a small sweep over primes and seeds
-(the shapes of generator/synthetic.py: memorisation, a turn, clean-up, Fourier key
+(the shapes of tests/synthetic.py: memorisation, a turn, clean-up, Fourier key
 frequencies, specialising neurons, a self-crossing PC2/PC3 loop), each with its own turn and
 key frequencies. Optionally one variant is planted as anomalous the way the research notes
 describe p = 101, seed 999: slow grokking after the turn, a higher final test loss, an open
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from epochscope.archives import ArtifactUpdate, BundleWriter, Segment
-from epochscope.generator.synthetic import (
+from tests.synthetic import (
     SVD_MATRICES,
     SyntheticRun,
     _artifacts,
@@ -113,7 +113,7 @@ def write_variant(path: str | os.PathLike, spec: VariantSpec, *, weights: bool =
 
 
 def _effective_dim(run: _VariantRun) -> ArtifactUpdate:
-    """Singular values and participation ratios like generator/synthetic.py's, for any p and
+    """Singular values and participation ratios like tests/synthetic.py's, for any p and
     d_model (W_E and W_U have rank min(p, d_model))."""
     eps = checkpoint_epochs(run)
     n, t = len(eps), eps / run.epochs
