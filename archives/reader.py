@@ -175,12 +175,14 @@ class Bundle:
         self._checkpoints: dict[int, h5py.Group] = {}
         artifacts: dict[str, list[h5py.Group]] = {}
         self._tables: dict[str, h5py.Group] = {}
+        self._split: h5py.Group | None = None
         self.applied: dict[str, int] = {}
         for part in self.parts:
             if part.attrs.get("reset", False):
                 # `--overwrite`: everything before this segment belongs to the replaced run.
                 self.context, sessions, series, events = {}, {}, {}, []
                 self._checkpoints, artifacts, self._tables = {}, {}, {}
+                self._split = None
             is_main = part is self.main
             if is_main:
                 self.applied.update(fmt.attr_json(part, "applied-segments", {}))
@@ -221,6 +223,9 @@ class Bundle:
                 for name, g in part["tables"].items():
                     fmt.check_encoding(g, "table")
                     self._tables[name] = g
+            if "split" in part:
+                fmt.check_encoding(part["split"], "split")
+                self._split = part["split"]  # a later split replaces an earlier one
         self._sessions = list(sessions.values())
         self._series = {
             n: (np.concatenate([e for e, _ in ps]).astype(np.int64), np.concatenate([v for _, v in ps]))
@@ -322,6 +327,20 @@ class Bundle:
         g = self._tables[name]
         return {col: fmt.read_array(g[col]) for col in fmt.attr_json(g, "columns", [])}
 
+    @property
+    def split(self) -> dict[str, Any] | None:
+        """The dataset split recorded at collect time, or None (bundles from before it, or
+        runs that recorded none): {"n", "subsets": {name: sorted int64 indices}, "meta"}."""
+        g = self._split
+        if g is None:
+            return None
+        names = fmt.attr_json(g, "subsets", [])
+        return {
+            "n": int(g.attrs["n"]),
+            "subsets": {name: fmt.read_array(g[name]).astype(np.int64) for name in names},
+            "meta": fmt.attr_json(g, "meta", {}),
+        }
+
     def as_segment(self):
         """Everything in this bundle as one Segment (used to write a consolidated file)."""
         from epochscope.archives.writer import ArtifactUpdate, Segment
@@ -349,6 +368,7 @@ class Bundle:
             checkpoints=dict(self._checkpoints),
             artifacts=arts,
             tables={n: self.table(n) for n in self._tables},
+            split=self.split,
         )
 
     def close(self) -> None:

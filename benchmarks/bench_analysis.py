@@ -3,6 +3,13 @@
     python benchmarks/bench_analysis.py                  # 100 checkpoints, pipeline vs naive
     python benchmarks/bench_analysis.py --size 250       # bundle size with 250 checkpoints analysed
     python benchmarks/bench_analysis.py --checkpoints 20 --no-naive   # quick look
+    python benchmarks/bench_analysis.py --trained runs/nanda.h5      # real (trained) checkpoints
+
+`--trained BUNDLE` times the analysis of a real training run instead (a copy of it): the
+analyzers that existed before the per-input / neuron-atlas round, then all of them with two
+probes, back to back in the same process (twice, alternating), per checkpoint and per
+analyzer; it also measures the bytes the new artifacts add and the neuron atlas's
+reconstruction error against the full maps.
 
 The run is nanda2023-sized (p=113, d_model=128, 4 heads, d_mlp=512, AdamW state in every
 checkpoint, 25,000 epochs of per-epoch metrics). Its weights are a random AdamW walk from a
@@ -25,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -69,6 +77,10 @@ def build_bundle(path: Path, n_checkpoints: int, *, seed: int = 0) -> Path:
         "data_seed": 598,
     }
     with Recorder(path, config=config, overwrite=True) as rec:
+        perm = rng.permutation(NANDA["p"] ** 2)
+        n_train = int(0.3 * len(perm))
+        rec.split(len(perm), {"train": perm[:n_train], "test": perm[n_train:]},
+                  {"dataset": "modular_addition", "p": NANDA["p"]})
         rec.checkpoint(0, model, opt)
         for i in range(EPOCHS):
             epoch = i + 1
@@ -105,7 +117,7 @@ def naive(path: Path) -> dict[str, float]:
     with open_bundle(path) as b, reuse_freed_memory():
         info = run_info(b)
         epochs = info.checkpoint_epochs
-        probe = make_probe(int(info.p), b.config)
+        probe = make_probe(int(info.p), b.split)
         t = time.perf_counter()
         model = load_model(b, epochs[-1])
         ref_weights = {k: v.detach().numpy() for k, v in model.state_dict().items()}
@@ -191,9 +203,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--prefetch", action="store_true",
                     help="read + forward the next checkpoint in a background thread")
+    ap.add_argument("--trained", type=Path, help="time a real run's checkpoints (see above)")
+    ap.add_argument("--rounds", type=int, default=2, help="with --trained: alternating rounds")
+    ap.add_argument("--last", type=int, help="with --trained: only its last N checkpoints")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     args.workdir.mkdir(parents=True, exist_ok=True)
+    if args.trained:
+        trained(args.trained, args.workdir, args.rounds, args.last)
+        return 0
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
         f"pipeline: torch threads {args.threads}, prefetch {args.prefetch}; naive: torch "
@@ -265,6 +283,98 @@ def main(argv: list[str] | None = None) -> int:
         ):
             print(f"    {key[10:]:18s} {_mb(sizes[key])}")
     return 0
+
+
+NEW = ("neuron_atlas", "inputs", "neuron_dynamics", "input_graduation")
+PROBES = ["wrong:32", "test:32"]
+
+
+def trained(src: Path, workdir: Path, rounds: int = 2, limit: int | None = None) -> None:
+    """Existing analyzers vs all of them (with PROBES) on the real checkpoints of `src`."""
+    existing = [n for n in ANALYZERS if n not in NEW]
+    with open_bundle(src) as b:
+        n_ck = len(b.checkpoint_epochs)
+        epochs = b.checkpoint_epochs[-limit:] if limit else None
+    n_ck = len(epochs) if epochs else n_ck
+    print(f"trained bundle {src}: {n_ck} checkpoints analysed")
+    runs: dict[str, list[float]] = {"existing": [], "all": []}
+    last: dict[str, Any] = {}
+    for r in range(rounds):
+        for label in ("existing", "all"):
+            work = workdir / f"trained-{label}.h5"
+            _copy_bundle(src, work)
+            t = time.perf_counter()
+            res = analyze(work, analyzers=existing if label == "existing" else None,
+                          probes=PROBES if label == "all" else None, epochs=epochs)
+            wall = time.perf_counter() - t
+            runs[label].append(wall)
+            last[label] = (res, work)
+            print(f"  round {r + 1} {label:8s}: {wall:6.1f}s = {1000 * wall / n_ck:6.0f} ms per "
+                  f"checkpoint (load {os.getloadavg()[0]:.1f})")
+    for label in ("existing", "all"):
+        res, _ = last[label]
+        print(f"\n{label} analyzers, last round, seconds per stage:")
+        for key, value in sorted(res.timings.items(), key=lambda kv: -kv[1]):
+            if key != "total":
+                print(f"  {key:28s} {value:7.2f}s  {1000 * value / n_ck:6.1f} ms/ckpt")
+    e, a = min(runs["existing"]), min(runs["all"])
+    print(f"\nper checkpoint (best of {rounds}): existing {1000 * e / n_ck:.0f} ms, all "
+          f"{1000 * a / n_ck:.0f} ms: the new analyses add {100 * (a - e) / e:.0f}%")
+    res, work = last["all"]
+    new_stage = sum(v for k, v in res.timings.items() if k in NEW or k.startswith("probe_"))
+    print(f"new analyzers' own stages in the 'all' run: {new_stage:.2f}s = "
+          f"{1000 * new_stage / n_ck:.1f} ms per checkpoint")
+    sizes = storage(work)
+    added = {k[10:]: v for k, v in sizes.items()
+             if k.startswith("artifacts/") and (k[10:] in NEW or k[10:].startswith("probe_"))}
+    print("bytes the new artifacts add (bundle), and per checkpoint:")
+    for k, v in sorted(added.items(), key=lambda kv: -kv[1]):
+        print(f"  {k:22s} {_mb(v)}  {v / n_ck / 1e3:7.1f} kB/ckpt  -> 250 ckpts {_mb(250 * v / n_ck)}")
+    atlas_error(work)
+
+
+def atlas_error(path: Path, n_epochs: int = 4) -> None:
+    """Reconstruct every neuron from `neuron_atlas` at a few checkpoints; compare with the full
+    maps from a fresh forward pass (relative squared error of the centred map)."""
+    from epochscope.collectors.analysis.atlas import atlas_maps
+
+    with open_bundle(path) as b:
+        art = b.artifact("neuron_atlas")
+        info = run_info(b)
+        p = int(info.p)
+        probe = make_probe(p, b.split)
+        eps = art.epochs
+        pick = sorted({int(eps[i]) for i in np.linspace(0, len(eps) - 1, n_epochs).round().astype(int)})
+        print(f"\nneuron atlas reconstruction error (all {info.shapes['W_in'][1]} neurons; relative "
+              "squared error of the centred map; stored residual vs measured):")
+        for epoch in pick:
+            model = load_model(b, epoch)
+            cache = run_probe(model, probe)
+            maps = cache["mlp_post"].detach().float().numpy().reshape(p, p, -1).transpose(2, 0, 1)
+            rec = atlas_maps(art.at("mean", epoch).astype(np.float64), art.at("freqs", epoch),
+                             art.at("coef", epoch), p)
+            centred = maps - maps.mean(axis=(1, 2), keepdims=True)
+            var = (centred ** 2).sum(axis=(1, 2))
+            ok = var > 1e-12
+            err = ((maps - rec) ** 2).sum(axis=(1, 2))[ok] / var[ok]
+            stored = art.at("residual", epoch).astype(np.float64)[ok]
+            print(f"  epoch {epoch:6d}: measured median {np.median(err):.4f} mean {err.mean():.4f} "
+                  f"p90 {np.quantile(err, 0.9):.4f}; stored residual mean {stored.mean():.4f}; "
+                  f"max |measured - stored| {np.abs(err - stored).max():.4f}")
+
+
+def _copy_bundle(src: Path, dst: Path) -> None:
+    """Copy a bundle (main file and journal, if any) to `dst`, replacing what was there."""
+    for old in (dst, dst.with_name(dst.name + ".journal")):
+        if old.is_dir():
+            shutil.rmtree(old)
+        elif old.exists():
+            old.unlink()
+    if src.exists():
+        shutil.copy(src, dst)
+    journal = src.with_name(src.name + ".journal")
+    if journal.is_dir():
+        shutil.copytree(journal, dst.with_name(dst.name + ".journal"))
 
 
 def run_checkpoints(path: Path) -> list[int]:

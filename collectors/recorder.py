@@ -131,6 +131,12 @@ class Recorder:
         """Store (or replace) a small named table, e.g. the candidates of a search."""
         self._write(tables={name: {k: np.asarray(v) for k, v in columns.items()}})
 
+    def split(self, n: int, subsets: dict[str, Any], meta: dict[str, Any] | None = None) -> None:
+        """Record how the `n` examples were split (e.g. {"train": idx, "test": idx}, indices
+        into the dataset in the order `meta` describes), so analysis never has to rebuild it."""
+        self._write(split={"n": int(n), "subsets": {k: np.asarray(v) for k, v in subsets.items()},
+                           "meta": dict(meta or {})})
+
     def flush(self) -> None:
         """Write buffered scalars and events now; when it returns, all so far is durable."""
         self._write()

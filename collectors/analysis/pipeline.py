@@ -50,6 +50,7 @@ from epochscope.collectors.analysis.checkpoint_io import (
 )
 from epochscope.collectors.analysis.memory import reuse_freed_memory
 from epochscope.collectors.analysis.registry import ANALYZERS, resolve
+from epochscope.errors import EpochscopeError
 
 __all__ = ["AnalysisResult", "analysis_status", "analyze", "run_info"]
 
@@ -180,6 +181,7 @@ def run_info(b: Bundle) -> RunInfo:
         series=b.series_names,
         checkpoint_epochs=list(epochs),
         config=b.config,
+        split=b.split,
     )
 
 
@@ -339,7 +341,7 @@ class _Run:
         act_plans = [p for p in plans if p.analyzer.consumes == "activations"]
         if not act_plans:
             return
-        from epochscope.collectors.analysis.probe import make_probe, missing_cache_keys, run_probe
+        from epochscope.collectors.analysis.probe import missing_cache_keys, run_probe
 
         wanted = set().union(*(p.todo for p in act_plans))
         self._wanted_act = wanted
@@ -361,7 +363,7 @@ class _Run:
             )
             self._drop_activation_plans(plans, why)
             return
-        self.probe = make_probe(int(self.info.p), self.info.config)
+        self.probe = self._make_probe()
         t = time.perf_counter()
         cache = run_probe(model, self.probe)
         self.result.forward_passes += 1
@@ -457,9 +459,7 @@ class _Run:
 
             t = time.perf_counter()
             if self.probe is None:
-                from epochscope.collectors.analysis.probe import make_probe
-
-                self.probe = make_probe(int(self.info.p), self.info.config)
+                self.probe = self._make_probe()
             threshold = 0.85
             for a in self.analyzers:
                 if a.name == "neuron_freq":
@@ -488,6 +488,16 @@ class _Run:
                 )
             self._time("reference", t)
         return self._ref
+
+    def _make_probe(self):
+        """The p x p probe with the bundle's stored split; notes which classes lack it."""
+        from epochscope.collectors.analysis.probe import make_probe, split_note
+
+        probe = make_probe(int(self.info.p), self.info.split)
+        note = split_note(probe)
+        if note and note not in self.result.notes:
+            self.result.notes.append(note)
+        return probe
 
     def _drop_activation_plans(self, plans: list[_Plan], why: str) -> None:
         for plan in [p for p in plans if p.analyzer.consumes == "activations"]:
@@ -627,6 +637,7 @@ def analyze(
     params: dict[str, dict[str, Any]] | None = None,
     batch_size: int = BATCH_SIZE,
     prefetch: bool = False,
+    probes: Iterable[str] | None = None,
 ) -> AnalysisResult:
     """Run analyzers over the bundle at `bundle_path` and store their artifacts in it.
 
@@ -641,6 +652,9 @@ def analyze(
         work on this one; each of the two stages then gets half of torch's intra-op threads
         for the duration of the call. Off by default: on 2 cores it was slower (26-30 s
         against 19-21 s for 100 nanda2023 checkpoints, benchmarks/bench_analysis.py).
+    probes: per-input trace specs, e.g. ["4+29,17+96", "wrong:16"] (`traces.parse_probe`);
+        each becomes the artifact `probe_<name>`. Probes stored earlier are extended to new
+        checkpoints whenever all analyzers run (`analyzers=None`).
     Raises EpochscopeError (AnalysisError / BundleError) with a one-line message.
     """
     t_start = time.perf_counter()
@@ -654,6 +668,7 @@ def analyze(
         )
     instances = [cls(**params.get(cls.name, {})) for cls in classes]
     _refuse_if_written(path)
+    instances += _probe_analyzers(path, list(probes or []), extend_stored=analyzers is None)
     result = AnalysisResult(bundle=path)
     writer = BundleWriter(path, create=False)
     failed = True
@@ -677,6 +692,29 @@ def analyze(
             writer.close()
     result.timings["total"] = time.perf_counter() - t_start
     return result
+
+
+def _probe_analyzers(path: Path, specs: list[str], extend_stored: bool) -> list[Analyzer]:
+    """Trace analyzers for the probe specs given, plus (with `extend_stored`) the probes
+    already stored in the bundle, so that they follow new checkpoints."""
+    from epochscope.collectors.analysis.traces import Trace
+
+    new = [Trace(spec=s) for s in specs]  # a malformed spec raises before anything is read
+    names = [t.name for t in new]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise AnalysisError(f"two probes are named {dup[0][len('probe_'):]!r}; name them NAME=...")
+    if extend_stored:
+        with open_bundle(path) as b:
+            for name in b.artifact_names:
+                if not name.startswith("probe_") or name in names:
+                    continue
+                config = b.artifact(name).params.get("config") or {}
+                try:
+                    new.append(Trace(**config))
+                except EpochscopeError:
+                    continue  # a probe this version cannot rebuild: left as stored
+    return new
 
 
 def analysis_status(bundle_path: str | os.PathLike) -> dict[str, dict[str, Any]]:
