@@ -292,34 +292,41 @@ PROBES = ["wrong:32", "test:32"]
 def trained(src: Path, workdir: Path, rounds: int = 2, limit: int | None = None) -> None:
     """Existing analyzers vs all of them (with PROBES) on the real checkpoints of `src`."""
     existing = [n for n in ANALYZERS if n not in NEW]
+    print(f"torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}")
     with open_bundle(src) as b:
         n_ck = len(b.checkpoint_epochs)
         epochs = b.checkpoint_epochs[-limit:] if limit else None
     n_ck = len(epochs) if epochs else n_ck
     print(f"trained bundle {src}: {n_ck} checkpoints analysed")
-    runs: dict[str, list[float]] = {"existing": [], "all": []}
+    walk = workdir / f"nanda-{n_ck}.h5"
+    if not walk.exists():
+        build_bundle(walk, n_ck)
+    runs: dict[str, list[float]] = {"random-walk": [], "existing": [], "all": []}
     last: dict[str, Any] = {}
     for r in range(rounds):
-        for label in ("existing", "all"):
+        for label in runs:
             work = workdir / f"trained-{label}.h5"
-            _copy_bundle(src, work)
+            _copy_bundle(walk if label == "random-walk" else src, work)
             t = time.perf_counter()
-            res = analyze(work, analyzers=existing if label == "existing" else None,
-                          probes=PROBES if label == "all" else None, epochs=epochs)
+            res = analyze(work, analyzers=None if label == "all" else existing,
+                          probes=PROBES if label == "all" else None,
+                          epochs=None if label == "random-walk" else epochs)
             wall = time.perf_counter() - t
             runs[label].append(wall)
             last[label] = (res, work)
             print(f"  round {r + 1} {label:8s}: {wall:6.1f}s = {1000 * wall / n_ck:6.0f} ms per "
                   f"checkpoint (load {os.getloadavg()[0]:.1f})")
-    for label in ("existing", "all"):
+    for label in runs:
         res, _ = last[label]
-        print(f"\n{label} analyzers, last round, seconds per stage:")
+        print(f"\n{label}, last round, seconds per stage:")
         for key, value in sorted(res.timings.items(), key=lambda kv: -kv[1]):
             if key != "total":
                 print(f"  {key:28s} {value:7.2f}s  {1000 * value / n_ck:6.1f} ms/ckpt")
-    e, a = min(runs["existing"]), min(runs["all"])
-    print(f"\nper checkpoint (best of {rounds}): existing {1000 * e / n_ck:.0f} ms, all "
-          f"{1000 * a / n_ck:.0f} ms: the new analyses add {100 * (a - e) / e:.0f}%")
+    w, e, a = min(runs["random-walk"]), min(runs["existing"]), min(runs["all"])
+    print(f"\nper checkpoint (best of {rounds}): random-walk weights, existing analyzers "
+          f"{1000 * w / n_ck:.0f} ms; trained, existing analyzers {1000 * e / n_ck:.0f} ms; "
+          f"trained, all analyzers + {len(PROBES)} probes {1000 * a / n_ck:.0f} ms: the new "
+          f"analyses add {100 * (a - e) / e:.0f}%")
     res, work = last["all"]
     new_stage = sum(v for k, v in res.timings.items() if k in NEW or k.startswith("probe_"))
     print(f"new analyzers' own stages in the 'all' run: {new_stage:.2f}s = "
