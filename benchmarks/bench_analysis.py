@@ -301,21 +301,26 @@ def trained(src: Path, workdir: Path, rounds: int = 2, limit: int | None = None)
     walk = workdir / f"nanda-{n_ck}.h5"
     if not walk.exists():
         build_bundle(walk, n_ck)
-    runs: dict[str, list[float]] = {"random-walk": [], "existing": [], "all": []}
+    # "before": the existing analyzers with torch's threads forced (what analyze did before it
+    # chose its threads from the load, `auto_threads`); the others choose automatically
+    runs: dict[str, list[float]] = {"random-walk": [], "before": [], "existing": [], "all": []}
     last: dict[str, Any] = {}
     for r in range(rounds):
         for label in runs:
             work = workdir / f"trained-{label}.h5"
             _copy_bundle(walk if label == "random-walk" else src, work)
+            if label != "random-walk":
+                _ensure_split(work)
             t = time.perf_counter()
             res = analyze(work, analyzers=None if label == "all" else existing,
                           probes=PROBES if label == "all" else None,
-                          epochs=None if label == "random-walk" else epochs)
+                          epochs=None if label == "random-walk" else epochs,
+                          threads=torch.get_num_threads() if label == "before" else None)
             wall = time.perf_counter() - t
             runs[label].append(wall)
             last[label] = (res, work)
-            print(f"  round {r + 1} {label:8s}: {wall:6.1f}s = {1000 * wall / n_ck:6.0f} ms per "
-                  f"checkpoint (load {os.getloadavg()[0]:.1f})")
+            print(f"  round {r + 1} {label:11s}: {wall:6.1f}s = {1000 * wall / n_ck:6.0f} ms per "
+                  f"checkpoint, {res.threads} threads (load {os.getloadavg()[0]:.1f})")
     for label in runs:
         res, _ = last[label]
         print(f"\n{label}, last round, seconds per stage:")
@@ -323,8 +328,11 @@ def trained(src: Path, workdir: Path, rounds: int = 2, limit: int | None = None)
             if key != "total":
                 print(f"  {key:28s} {value:7.2f}s  {1000 * value / n_ck:6.1f} ms/ckpt")
     w, e, a = min(runs["random-walk"]), min(runs["existing"]), min(runs["all"])
+    bf = min(runs["before"])
     print(f"\nper checkpoint (best of {rounds}): random-walk weights, existing analyzers "
-          f"{1000 * w / n_ck:.0f} ms; trained, existing analyzers {1000 * e / n_ck:.0f} ms; "
+          f"{1000 * w / n_ck:.0f} ms; trained, existing analyzers with torch's threads forced "
+          f"(before) {1000 * bf / n_ck:.0f} ms, chosen from the load (after) "
+          f"{1000 * e / n_ck:.0f} ms ({bf / e:.1f}x); "
           f"trained, all analyzers + {len(PROBES)} probes {1000 * a / n_ck:.0f} ms: the new "
           f"analyses add {100 * (a - e) / e:.0f}%")
     res, work = last["all"]
@@ -337,7 +345,53 @@ def trained(src: Path, workdir: Path, rounds: int = 2, limit: int | None = None)
     print("bytes the new artifacts add (bundle), and per checkpoint:")
     for k, v in sorted(added.items(), key=lambda kv: -kv[1]):
         print(f"  {k:22s} {_mb(v)}  {v / n_ck / 1e3:7.1f} kB/ckpt  -> 250 ckpts {_mb(250 * v / n_ck)}")
+    report_estimate(work, n_ck)
     atlas_error(work)
+
+
+def report_estimate(path: Path, n_ck: int) -> None:
+    """Bytes a report would embed for the new artifacts with compact encodings (raw, gzip -9,
+    base64 of the gzip), per checkpoint and extrapolated to 100 and 250 checkpoints."""
+    import base64
+    import gzip
+
+    with open_bundle(path) as b:
+        atlas = b.artifact("neuron_atlas")
+        inputs = b.artifact("inputs")
+        dyn = b.artifact("neuron_dynamics")
+        grad = b.artifact("input_graduation")
+        probes = [b.artifact(n) for n in b.artifact_names if n.startswith("probe_")]
+        margin = inputs.per_epoch("margin")[1].astype(np.float32)
+        loss = inputs.per_epoch("loss")[1].astype(np.float64)
+        parts = {
+            "atlas (mean, freqs, coef, residual as stored)": [
+                atlas.per_epoch(k)[1] for k in ("mean", "freqs", "coef", "residual")],
+            "inputs correct (bit-packed)": [np.packbits(inputs.per_epoch("correct")[1], axis=1)],
+            "inputs margin (int8, 0.25 logit steps)": [
+                np.clip(np.round(margin * 4), -127, 127).astype(np.int8)],
+            "inputs loss (uint8, log10 from 1e-8 to 1e2)": [
+                np.clip(np.round((np.log10(np.maximum(loss, 1e-8)) + 8) * 25.5), 0, 255)
+                .astype(np.uint8)],
+            "neuron_dynamics committed_freq (uint8)": [
+                dyn.per_epoch("committed_freq")[1].astype(np.uint8)],
+            "input_graduation (map i32, shares f32)": [
+                grad.summary("graduation_epoch").astype(np.int32),
+                grad.per_epoch("graduated_share")[1]],
+            f"{len(probes)} probes (all per-epoch arrays)": [
+                p.per_epoch(n)[1] for p in probes for n in p.names],
+        }
+    print(f"\nreport estimate for the new artifacts ({n_ck} checkpoints measured; base64 of gzip):")
+    total = {"raw": 0.0, "b64": 0.0}
+    for name, arrays in parts.items():
+        raw = b"".join(np.ascontiguousarray(a).tobytes() for a in arrays)
+        b64 = len(base64.b64encode(gzip.compress(raw, 9)))
+        total["raw"] += len(raw)
+        total["b64"] += b64
+        print(f"  {name:48s} raw {len(raw) / n_ck / 1e3:7.1f} kB/ckpt, embedded {b64 / n_ck / 1e3:7.1f} "
+              f"kB/ckpt -> 100 ckpts {b64 / n_ck * 100 / 1e6:5.2f} MB, 250 {b64 / n_ck * 250 / 1e6:5.2f} MB")
+    print(f"  {'total':48s} raw {total['raw'] / n_ck / 1e3:7.1f} kB/ckpt, embedded "
+          f"{total['b64'] / n_ck / 1e3:7.1f} kB/ckpt -> 100 ckpts {total['b64'] / n_ck * 100 / 1e6:5.2f} "
+          f"MB, 250 {total['b64'] / n_ck * 250 / 1e6:5.2f} MB")
 
 
 def atlas_error(path: Path, n_epochs: int = 4) -> None:
@@ -368,6 +422,23 @@ def atlas_error(path: Path, n_epochs: int = 4) -> None:
             print(f"  epoch {epoch:6d}: measured median {np.median(err):.4f} mean {err.mean():.4f} "
                   f"p90 {np.quantile(err, 0.9):.4f}; stored residual mean {stored.mean():.4f}; "
                   f"max |measured - stored| {np.abs(err - stored).max():.4f}")
+
+
+def _ensure_split(path: Path) -> None:
+    """A run collected before the split was stored: record it (the trainer's, from the stored
+    config) in the benchmark's copy, as `collect` now does."""
+    from epochscope.archives import BundleWriter, Segment
+    from epochscope.collectors.config import TrainConfig
+    from epochscope.collectors.train import split_indices
+
+    with open_bundle(path) as b:
+        if b.split is not None:
+            return
+        cfg = TrainConfig.from_dict(b.config)
+    tr, te = split_indices(cfg)
+    with BundleWriter(path, create=False) as w:
+        w.write(Segment(split={"n": cfg.p ** 2, "subsets": {"train": tr.numpy(), "test": te.numpy()},
+                               "meta": {"dataset": "modular_addition", "p": cfg.p}}))
 
 
 def _copy_bundle(src: Path, dst: Path) -> None:

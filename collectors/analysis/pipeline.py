@@ -52,7 +52,7 @@ from epochscope.collectors.analysis.memory import reuse_freed_memory
 from epochscope.collectors.analysis.registry import ANALYZERS, resolve
 from epochscope.errors import EpochscopeError
 
-__all__ = ["AnalysisResult", "analysis_status", "analyze", "run_info"]
+__all__ = ["AnalysisResult", "analysis_status", "analyze", "auto_threads", "run_info"]
 
 Progress = Callable[[int, int, str], None]
 BATCH_SIZE = 32
@@ -77,6 +77,7 @@ class AnalysisResult:
     timings: dict[str, float] = field(default_factory=dict)
     checkpoints_read: int = 0
     forward_passes: int = 0
+    threads: int = 0  # torch intra-op threads used for the checkpoints (`auto_threads`)
     segments_written: int = 0
     events_written: int = 0
     turn: dict[str, Any] | None = None
@@ -87,6 +88,8 @@ class AnalysisResult:
         out = [
             f"{self.bundle}: {self.checkpoints_read} checkpoints read, {self.forward_passes} "
             f"forward passes, {self.timings.get('total', 0.0):.1f}s"
+            + (f" ({self.threads} torch thread{'s' if self.threads != 1 else ''})"
+               if self.threads else "")
         ]
         for name, eps in self.computed.items():
             out.append(
@@ -137,15 +140,40 @@ def _run_now(fn: Callable[..., Any], *args: Any) -> Future:
     return fut
 
 
+def auto_threads(requested: int | None = None) -> int:
+    """Torch intra-op threads for an analysis: `requested`, else torch's setting unless the
+    machine is busy: with the 1-minute load average at or above the core count, 1.
+
+    Under oversubscription every parallel region waits for a descheduled worker thread, and
+    the analyzers run hundreds of small ones per checkpoint: on the shared 2-core machine at
+    load ~20, 2 threads made neuron_freq, coarseness and restricted_loss 5-15x slower than 1
+    thread, on trained and random weights alike (benchmarks/bench_analysis.py --trained).
+    """
+    import torch
+
+    if requested is not None:
+        return max(1, int(requested))
+    current = torch.get_num_threads()
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average on this platform
+        return current
+    idle = (os.cpu_count() or 1) - load
+    return current if idle >= current - 0.5 else max(1, min(current, int(idle + 0.5)))
+
+
 @contextlib.contextmanager
-def _threads_for(prefetch: bool) -> Iterator[None]:
-    """With prefetch, two stages run at once: give each half of torch's intra-op threads
-    (not all of them to both, which oversubscribes the cores), restored afterwards."""
+def _threads_for(prefetch: bool, threads: int | None = None) -> Iterator[None]:
+    """Torch threads while the checkpoints are analysed (`auto_threads`); with prefetch two
+    stages run at once, so each gets half (not all of them to both, which oversubscribes the
+    cores). Restored afterwards."""
     import torch
 
     before = torch.get_num_threads()
-    if prefetch and before > 1:
-        torch.set_num_threads(max(1, before // 2))
+    use = auto_threads(threads)
+    if prefetch and use > 1:
+        use = max(1, use // 2)
+    torch.set_num_threads(use)
     try:
         yield
     finally:
@@ -638,6 +666,7 @@ def analyze(
     batch_size: int = BATCH_SIZE,
     prefetch: bool = False,
     probes: Iterable[str] | None = None,
+    threads: int | None = None,
 ) -> AnalysisResult:
     """Run analyzers over the bundle at `bundle_path` and store their artifacts in it.
 
@@ -655,6 +684,8 @@ def analyze(
     probes: per-input trace specs, e.g. ["4+29,17+96", "wrong:16"] (`traces.parse_probe`);
         each becomes the artifact `probe_<name>`. Probes stored earlier are extended to new
         checkpoints whenever all analyzers run (`analyzers=None`).
+    threads: torch intra-op threads for the checkpoint phase (None: `auto_threads`, i.e.
+        torch's setting, or 1 when the machine's load average leaves no core idle).
     Raises EpochscopeError (AnalysisError / BundleError) with a one-line message.
     """
     t_start = time.perf_counter()
@@ -669,12 +700,13 @@ def analyze(
     instances = [cls(**params.get(cls.name, {})) for cls in classes]
     _refuse_if_written(path)
     instances += _probe_analyzers(path, list(probes or []), extend_stored=analyzers is None)
-    result = AnalysisResult(bundle=path)
+    result = AnalysisResult(bundle=path, threads=auto_threads(threads))
     writer = BundleWriter(path, create=False)
     failed = True
     try:
         run = _Run(path, writer, instances, force, epochs, progress, batch_size, result, prefetch)
-        with writer.open_reader() as b, _threads_for(prefetch), reuse_freed_memory():
+        with writer.open_reader() as b, _threads_for(prefetch, result.threads), \
+                reuse_freed_memory():
             run.checkpoints(b)
         with writer.open_reader() as b:  # sees what phase 1-2 just wrote
             run.metrics(b)
