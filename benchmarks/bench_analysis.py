@@ -304,23 +304,26 @@ def trained(src: Path, workdir: Path, rounds: int = 2, limit: int | None = None)
     # "before": the existing analyzers with torch's threads forced (what analyze did before it
     # chose its threads from the load, `auto_threads`); the others choose automatically
     runs: dict[str, list[float]] = {"random-walk": [], "before": [], "existing": [], "all": []}
+    cpus: dict[str, list[float]] = {k: [] for k in runs}
     last: dict[str, Any] = {}
     for r in range(rounds):
         for label in runs:
             work = workdir / f"trained-{label}.h5"
             _copy_bundle(walk if label == "random-walk" else src, work)
             if label != "random-walk":
-                _ensure_split(work)
-            t = time.perf_counter()
+                _ensure_split(work)  # and consolidated, as a finished run's bundle is
+            t, t_cpu = time.perf_counter(), time.process_time()
             res = analyze(work, analyzers=None if label == "all" else existing,
                           probes=PROBES if label == "all" else None,
                           epochs=None if label == "random-walk" else epochs,
                           threads=torch.get_num_threads() if label == "before" else None)
-            wall = time.perf_counter() - t
+            wall, cpu = time.perf_counter() - t, time.process_time() - t_cpu
             runs[label].append(wall)
+            cpus[label].append(cpu)
             last[label] = (res, work)
             print(f"  round {r + 1} {label:11s}: {wall:6.1f}s = {1000 * wall / n_ck:6.0f} ms per "
-                  f"checkpoint, {res.threads} threads (load {os.getloadavg()[0]:.1f})")
+                  f"checkpoint ({1000 * cpu / n_ck:6.0f} ms CPU), {res.threads} threads (load "
+                  f"{os.getloadavg()[0]:.1f})")
     for label in runs:
         res, _ = last[label]
         print(f"\n{label}, last round, seconds per stage:")
@@ -335,10 +338,15 @@ def trained(src: Path, workdir: Path, rounds: int = 2, limit: int | None = None)
           f"{1000 * e / n_ck:.0f} ms ({bf / e:.1f}x); "
           f"trained, all analyzers + {len(PROBES)} probes {1000 * a / n_ck:.0f} ms: the new "
           f"analyses add {100 * (a - e) / e:.0f}%")
+    ce, ca = min(cpus["existing"]), min(cpus["all"])
+    print(f"CPU per checkpoint (best of {rounds}): existing {1000 * ce / n_ck:.0f} ms, all "
+          f"{1000 * ca / n_ck:.0f} ms: +{100 * (ca - ce) / ce:.0f}%")
     res, work = last["all"]
     new_stage = sum(v for k, v in res.timings.items() if k in NEW or k.startswith("probe_"))
-    print(f"new analyzers' own stages in the 'all' run: {new_stage:.2f}s = "
-          f"{1000 * new_stage / n_ck:.1f} ms per checkpoint")
+    rest = res.timings["total"] - new_stage
+    print(f"same run ('all', last round; the new analyzers interleave with the old ones per "
+          f"checkpoint): new analyzers {1000 * new_stage / n_ck:.1f} ms per checkpoint, "
+          f"everything else {1000 * rest / n_ck:.1f} ms: +{100 * new_stage / rest:.0f}%")
     sizes = storage(work)
     added = {k[10:]: v for k, v in sizes.items()
              if k.startswith("artifacts/") and (k[10:] in NEW or k[10:].startswith("probe_"))}
@@ -362,10 +370,22 @@ def report_estimate(path: Path, n_ck: int) -> None:
         grad = b.artifact("input_graduation")
         probes = [b.artifact(n) for n in b.artifact_names if n.startswith("probe_")]
         margin = inputs.per_epoch("margin")[1].astype(np.float32)
+        coef = atlas.per_epoch("coef")[1].astype(np.float32)  # [n, M, J, 8]
+        scale = np.abs(coef).max(axis=(2, 3), keepdims=True) / 127
+        q = np.round(coef / np.where(scale > 0, scale, 1)).astype(np.int8)
+        # extra error of int8 coefficients, as a share of each map's variance (p^2 var =
+        # (1 - residual) ... only the reconstructed part: sum of squared amplitude errors x p^2/2)
+        err = ((q * scale - coef) ** 2).sum(axis=(2, 3))
+        kept = (coef ** 2).sum(axis=(2, 3))
+        resid = atlas.per_epoch("residual")[1].astype(np.float64)
+        extra = np.where(kept > 0, err / np.maximum(kept, 1e-30) * (1 - resid), 0.0)
         loss = inputs.per_epoch("loss")[1].astype(np.float64)
         parts = {
             "atlas (mean, freqs, coef, residual as stored)": [
                 atlas.per_epoch(k)[1] for k in ("mean", "freqs", "coef", "residual")],
+            "atlas, int8 coefficients + f16 scale per neuron": [
+                atlas.per_epoch("mean")[1], atlas.per_epoch("freqs")[1], q,
+                scale.astype(np.float16), atlas.per_epoch("residual")[1]],
             "inputs correct (bit-packed)": [np.packbits(inputs.per_epoch("correct")[1], axis=1)],
             "inputs margin (int8, 0.25 logit steps)": [
                 np.clip(np.round(margin * 4), -127, 127).astype(np.int8)],
@@ -385,10 +405,13 @@ def report_estimate(path: Path, n_ck: int) -> None:
     for name, arrays in parts.items():
         raw = b"".join(np.ascontiguousarray(a).tobytes() for a in arrays)
         b64 = len(base64.b64encode(gzip.compress(raw, 9)))
-        total["raw"] += len(raw)
-        total["b64"] += b64
+        if not name.startswith("atlas, int8"):
+            total["raw"] += len(raw)
+            total["b64"] += b64
         print(f"  {name:48s} raw {len(raw) / n_ck / 1e3:7.1f} kB/ckpt, embedded {b64 / n_ck / 1e3:7.1f} "
               f"kB/ckpt -> 100 ckpts {b64 / n_ck * 100 / 1e6:5.2f} MB, 250 {b64 / n_ck * 250 / 1e6:5.2f} MB")
+    print(f"  (int8 atlas coefficients add at most {extra.max():.1e} of a map's variance to the "
+          f"error, median {np.median(extra):.1e}; the total counts the f16 atlas)")
     print(f"  {'total':48s} raw {total['raw'] / n_ck / 1e3:7.1f} kB/ckpt, embedded "
           f"{total['b64'] / n_ck / 1e3:7.1f} kB/ckpt -> 100 ckpts {total['b64'] / n_ck * 100 / 1e6:5.2f} "
           f"MB, 250 {total['b64'] / n_ck * 250 / 1e6:5.2f} MB")
@@ -427,18 +450,21 @@ def atlas_error(path: Path, n_epochs: int = 4) -> None:
 def _ensure_split(path: Path) -> None:
     """A run collected before the split was stored: record it (the trainer's, from the stored
     config) in the benchmark's copy, as `collect` now does."""
-    from epochscope.archives import BundleWriter, Segment
+    from epochscope.archives import BundleWriter, Segment, consolidate
     from epochscope.collectors.config import TrainConfig
     from epochscope.collectors.train import split_indices
 
     with open_bundle(path) as b:
         if b.split is not None:
+            if b.segments:
+                consolidate(path)
             return
         cfg = TrainConfig.from_dict(b.config)
     tr, te = split_indices(cfg)
     with BundleWriter(path, create=False) as w:
         w.write(Segment(split={"n": cfg.p ** 2, "subsets": {"train": tr.numpy(), "test": te.numpy()},
                                "meta": {"dataset": "modular_addition", "p": cfg.p}}))
+        w.consolidate()
 
 
 def _copy_bundle(src: Path, dst: Path) -> None:

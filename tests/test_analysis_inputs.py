@@ -12,7 +12,7 @@ import torch
 from conftest import run_cli
 from test_analysis_support import MODEL, P, train_bundle
 
-from epochscope.archives import open_bundle
+from epochscope.archives import open_bundle, verify_bundle
 from epochscope.collectors.analysis import AnalysisError, analyze
 from epochscope.collectors.analysis.atlas import atlas_coefficients, atlas_maps
 from epochscope.collectors.analysis.base import EpochData
@@ -71,6 +71,23 @@ def test_split_round_trips_and_survives_consolidation(tmp_path):
     assert split["n"] == 10 and list(split["subsets"]) == ["train", "test"]
     assert split["subsets"]["train"].tolist() == [1, 2, 3]  # sorted
     assert split["meta"] == {"p": 0}
+    assert verify_bundle(path).ok  # the split's datasets are in the checksum manifest
+
+
+def test_threads_follow_the_load(monkeypatch):
+    import os
+
+    from epochscope.collectors.analysis.pipeline import auto_threads
+
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert auto_threads(3) == 3
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.2, 0.2, 0.2))
+    assert auto_threads() == 2
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.2, 1.0, 1.0))
+    assert auto_threads() == 1
+    monkeypatch.setattr(os, "getloadavg", lambda: (15.0, 15.0, 15.0))
+    assert auto_threads() == 1
 
 
 @pytest.mark.parametrize("subsets, why", [
