@@ -344,6 +344,10 @@ def test_probes_follow_new_checkpoints(raw, tmp_path):
     assert second.computed[name] == [30, 40]
     with open_bundle(path) as b:
         assert b.artifact(name).epochs.tolist() == [0, 10, 20, 30, 40]
+    from epochscope.collectors.analysis import analysis_status
+
+    status = analysis_status(path)
+    assert status[name]["up_to_date"] and status[name]["epochs"] == [0, 10, 20, 30, 40]
 
 
 @pytest.mark.parametrize("spec, message", [

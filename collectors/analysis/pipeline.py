@@ -804,4 +804,18 @@ def analysis_status(bundle_path: str | os.PathLike) -> dict[str, dict[str, Any]]
                 entry["reason"] = entry["reason"] or f"stale: {stale}"
             entry["up_to_date"] = bool(up) if reason is None else True
             out[name] = entry
+        for name in b.artifact_names:  # probe traces: one artifact per probe, not registered
+            if not name.startswith("probe_") or name in out:
+                continue
+            art = b.artifact(name)
+            have = [int(e) for e in art.epochs]
+            skipped = dict(art.scalars.get("skipped") or {})
+            known = set(have) | {int(k) for k in skipped}
+            missing = [e for e in info.checkpoint_epochs if e not in known]
+            out[name] = {
+                "kind": "activations", "version": art.version, "current_version": art.version,
+                "description": f"probe trace {art.scalars.get('spec')!r}", "applicable": True,
+                "reason": None, "epochs": have, "skipped": skipped, "missing": missing,
+                "up_to_date": not missing,
+            }
     return out
