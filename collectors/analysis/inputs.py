@@ -32,7 +32,7 @@ from epochscope.collectors.analysis.base import (
 )
 from epochscope.collectors.analysis.loss import per_example_ce
 
-__all__ = ["CLASSES", "InputGraduation", "Inputs", "class_masks", "margins"]
+__all__ = ["CLASSES", "InputGraduation", "Inputs", "class_masks", "margin_and_loss", "margins"]
 
 CLASSES = ("all", "train", "test", "a_eq_b", "no_wrap", "wrap")
 
@@ -66,6 +66,23 @@ def margins(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, t
     return margin, margin >= 0
 
 
+def margin_and_loss(logits: torch.Tensor, labels: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(margin, cross-entropy) per row from one pass over the logit differences x_j - x_y:
+    the margin is minus their maximum over j != y, the loss log(1 + sum exp) as in
+    `loss.per_example_ce` (rows whose sum overflows are redone there)."""
+    x = logits.to(torch.float32)
+    d = x - x.gather(1, labels[:, None])
+    d.scatter_(1, labels[:, None], float("-inf"))
+    margin = -d.amax(dim=1)
+    s = d.exp_().sum(dim=1)
+    loss = torch.log1p(s)
+    bad = ~torch.isfinite(s) | (s > 1e30)
+    if bool(bad.any()):
+        loss[bad] = per_example_ce(x[bad], labels[bad])
+    return margin, loss
+
+
 class Inputs(Analyzer):
     """Per input (a, b): correct, loss, logit margin; and their means per input class."""
 
@@ -82,6 +99,7 @@ class Inputs(Analyzer):
     def prepare(self, info: RunInfo, stored: Any, reference: Any) -> None:
         self.p = int(info.p)
         self._masks: dict[str, np.ndarray | None] | None = None
+        self._matrix: np.ndarray | None = None
         self.unavailable: list[str] = []
 
     def compute(self, batch: list[EpochData]) -> dict[str, np.ndarray]:
@@ -92,18 +110,14 @@ class Inputs(Analyzer):
                 self.unavailable = [c for c, m in self._masks.items() if m is None]
             logits = d.cache["logits"].detach()
             labels = d.probe.labels
-            margin, correct = margins(logits, labels)
-            loss = per_example_ce(logits, labels)
-            c, lo, mg = correct.numpy(), loss.numpy(), margin.numpy()
-            acc, mloss, mmargin = [], [], []
-            for name in CLASSES:
-                m = self._masks[name]
-                if m is None or not m.any():
-                    acc.append(np.nan), mloss.append(np.nan), mmargin.append(np.nan)
-                    continue
-                acc.append(c[m].mean())
-                mloss.append(lo[m].astype(np.float64).mean())
-                mmargin.append(mg[m].astype(np.float64).mean())
+            margin, loss = margin_and_loss(logits, labels)
+            c, lo, mg = (margin >= 0).numpy(), loss.numpy(), margin.numpy()
+            if self._matrix is None:  # [classes, inputs] weights of each class mean (NaN row: n/a)
+                rows_ = [np.full(len(c), np.nan) if m is None or not m.any() else m / m.sum()
+                         for m in (self._masks[name] for name in CLASSES)]
+                self._matrix = np.stack(rows_)
+            stats = self._matrix @ np.stack([c, lo, mg]).astype(np.float64).T  # [classes, 3]
+            acc, mloss, mmargin = stats[:, 0], stats[:, 1], stats[:, 2]
             values = {
                 "correct": c,
                 "loss": lo.astype(np.float32),

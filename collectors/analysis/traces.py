@@ -38,8 +38,8 @@ import numpy as np
 import torch
 
 from epochscope.collectors.analysis.base import AnalysisError, Analyzer, EpochData, RunInfo
-from epochscope.collectors.analysis.inputs import margins
-from epochscope.collectors.analysis.loss import key_parts, per_example_ce, sum_directions
+from epochscope.collectors.analysis.inputs import margin_and_loss
+from epochscope.collectors.analysis.loss import key_parts, sum_directions
 
 __all__ = ["ProbeSpec", "Trace", "parse_probe"]
 
@@ -265,11 +265,11 @@ class Trace(Analyzer):
             lens_rank.append((logits > right).sum(1))
             lens_top.append(logits.argmax(1))
         final_logits = cache["logits"][rows].float()
-        margin, correct = margins(final_logits, y)
+        margin, loss = margin_and_loss(final_logits, y)
         pattern = cache["pattern"][rows].float()  # [N, H, n_ctx]
         return {
-            "correct": correct.numpy(),
-            "loss": per_example_ce(final_logits, y).numpy().astype(np.float32),
+            "correct": (margin >= 0).numpy(),
+            "loss": loss.numpy().astype(np.float32),
             "margin": margin.numpy().astype(np.float32),
             "logit_centred": (final_logits.gather(1, y[:, None])[:, 0]
                               - final_logits.mean(1)).numpy().astype(np.float32),
