@@ -198,8 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--naive-threads",
         type=int,
-        default=2,
-        help="torch threads of the naive run (default 2: both cores, intra-op)",
+        default=None,
+        help="torch threads of the naive run (default: as many as the pipeline used, which "
+        "`analyze` chooses from the load)",
     )
     ap.add_argument("--prefetch", action="store_true",
                     help="read + forward the next checkpoint in a background thread")
@@ -215,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
         f"pipeline: torch threads {args.threads}, prefetch {args.prefetch}; naive: torch "
-        f"threads {args.naive_threads}; {os.cpu_count()} cpus, load average {load:.1f}"
+        f"threads {args.naive_threads or 'as the pipeline'}; {os.cpu_count()} cpus, load average {load:.1f}"
     )
 
     src = args.workdir / f"nanda-{args.checkpoints}.h5"
@@ -243,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  turn: {result.turn.get('epoch')} ({result.turn.get('reason') or 'found'})")
 
     if not args.no_naive:
-        torch.set_num_threads(args.naive_threads)
+        torch.set_num_threads(args.naive_threads or result.threads)
         t_cpu = time.process_time()
         times = naive(work)
         ncpu = time.process_time() - t_cpu
