@@ -45,6 +45,7 @@ ELEMENT_VERSIONS = {
     "event-table": "1.0",
     "tables": "1.0",
     "table": "1.0",
+    "split": "1.0",
 }
 # Older major versions a reader still reads, per element (the current major always is).
 _READABLE_MAJORS = {"tree": {"1"}}

@@ -176,6 +176,7 @@ class Bundle:
         artifacts: dict[str, list[h5py.Group]] = {}
         self._tables: dict[str, h5py.Group] = {}
         self._metric_info: dict[str, dict[str, Any]] = {}
+        self._split: h5py.Group | None = None
         self.applied: dict[str, int] = {}
         for part in self.parts:
             if part.attrs.get("reset", False):
@@ -183,6 +184,7 @@ class Bundle:
                 self.context, sessions, series, events = {}, {}, {}, []
                 self._checkpoints, artifacts, self._tables = {}, {}, {}
                 self._metric_info = {}
+                self._split = None
             is_main = part is self.main
             if is_main:
                 self.applied.update(fmt.attr_json(part, "applied-segments", {}))
@@ -228,6 +230,9 @@ class Bundle:
                 for name, g in part["tables"].items():
                     fmt.check_encoding(g, "table")
                     self._tables[name] = g
+            if "split" in part:
+                fmt.check_encoding(part["split"], "split")
+                self._split = part["split"]  # a later split replaces an earlier one
         self._sessions = list(sessions.values())
         self._series = {
             n: (np.concatenate([e for e, _ in ps]).astype(np.int64), np.concatenate([v for _, v in ps]))
@@ -335,6 +340,20 @@ class Bundle:
         g = self._tables[name]
         return {col: fmt.read_array(g[col]) for col in fmt.attr_json(g, "columns", [])}
 
+    @property
+    def split(self) -> dict[str, Any] | None:
+        """The dataset split recorded at collect time, or None (bundles from before it, or
+        runs that recorded none): {"n", "subsets": {name: sorted int64 indices}, "meta"}."""
+        g = self._split
+        if g is None:
+            return None
+        names = fmt.attr_json(g, "subsets", [])
+        return {
+            "n": int(g.attrs["n"]),
+            "subsets": {name: fmt.read_array(g[name]).astype(np.int64) for name in names},
+            "meta": fmt.attr_json(g, "meta", {}),
+        }
+
     def as_segment(self):
         """Everything in this bundle as one Segment (used to write a consolidated file)."""
         from epochscope.archives.writer import ArtifactUpdate, Segment
@@ -363,6 +382,7 @@ class Bundle:
             artifacts=arts,
             tables={n: self.table(n) for n in self._tables},
             metric_info=self.metric_info,
+            split=self.split,
         )
 
     def close(self) -> None:

@@ -66,6 +66,8 @@ class Segment:
     # series name -> what the recording code declared about it (direction, unit, description)
     metric_info: dict[str, dict[str, Any]] = field(default_factory=dict)
     truncate_after: int | None = None
+    # The dataset split: {"n": int, "subsets": {name: sorted int64 indices}, "meta": JSON}
+    split: Mapping[str, Any] | None = None
     # Only in a consolidated file: every session record, and per journal id the highest
     # segment sequence already folded in (so a crash right after the swap never applies twice).
     sessions: list[dict[str, Any]] | None = None
@@ -75,6 +77,7 @@ class Segment:
         return not (
             self.context or self.session or self.metrics or self.events or self.checkpoints
             or self.artifacts or self.tables or self.metric_info or self.truncate_after is not None
+            or self.split is not None
         )
 
 
@@ -225,6 +228,8 @@ def write_content(f: h5py.File, seg: Segment, *, deferred: list | None = None) -
         fmt.set_encoding(g, "artifacts")
         for name, art in seg.artifacts.items():
             _write_artifact(g.create_group(fmt.check_name(name)), art)
+    if seg.split is not None:
+        write_split(f.create_group("split"), seg.split)
     if seg.tables:
         g = f.create_group("tables")
         fmt.set_encoding(g, "tables")
@@ -261,6 +266,30 @@ def _write_artifact(g: h5py.Group, art: ArtifactUpdate) -> None:
     for name, arr in art.summary.items():
         fmt.write_array(sm, fmt.check_name(name), np.asarray(arr))
     fmt.set_attr_json(sm, "scalars", art.scalars)
+
+
+def write_split(g: h5py.Group, split: Mapping[str, Any]) -> None:
+    """The dataset split: attribute `n` (examples), `meta` (JSON), one sorted int64 index
+    dataset per subset (`train`, `test`, ...), each index in 0..n-1, subsets disjoint."""
+    fmt.set_encoding(g, "split")
+    n = int(split["n"])
+    subsets = dict(split.get("subsets") or {})
+    if not subsets:
+        raise ValueError("a split needs at least one subset")
+    seen = np.zeros(n, dtype=bool)
+    g.attrs["n"] = n
+    fmt.set_attr_json(g, "meta", dict(split.get("meta") or {}))
+    fmt.set_attr_json(g, "subsets", list(subsets))
+    for name, idx in subsets.items():
+        arr = np.unique(np.asarray(idx, dtype=np.int64))
+        if len(arr) != len(np.asarray(idx).ravel()):
+            raise ValueError(f"split subset {name!r} repeats an index")
+        if arr.size and (arr[0] < 0 or arr[-1] >= n):
+            raise ValueError(f"split subset {name!r} has indices outside 0..{n - 1}")
+        if seen[arr].any():
+            raise ValueError(f"split subset {name!r} overlaps an earlier subset")
+        seen[arr] = True
+        fmt.write_array(g, fmt.check_name(str(name)), arr)
 
 
 _TABLE_KINDS = "biufUO"

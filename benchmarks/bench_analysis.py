@@ -3,6 +3,13 @@
     python benchmarks/bench_analysis.py                  # 100 checkpoints, pipeline vs naive
     python benchmarks/bench_analysis.py --size 250       # bundle size with 250 checkpoints analysed
     python benchmarks/bench_analysis.py --checkpoints 20 --no-naive   # quick look
+    python benchmarks/bench_analysis.py --trained runs/nanda.h5      # real (trained) checkpoints
+
+`--trained BUNDLE` times the analysis of a real training run instead (a copy of it): the
+analyzers that existed before the per-input / neuron-atlas round, then all of them with two
+probes, back to back in the same process (twice, alternating), per checkpoint and per
+analyzer; it also measures the bytes the new artifacts add and the neuron atlas's
+reconstruction error against the full maps.
 
 The run is nanda2023-sized (p=113, d_model=128, 4 heads, d_mlp=512, AdamW state in every
 checkpoint, 25,000 epochs of per-epoch metrics). Its weights are a random AdamW walk from a
@@ -25,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -69,6 +77,10 @@ def build_bundle(path: Path, n_checkpoints: int, *, seed: int = 0) -> Path:
         "data_seed": 598,
     }
     with Recorder(path, config=config, overwrite=True) as rec:
+        perm = rng.permutation(NANDA["p"] ** 2)
+        n_train = int(0.3 * len(perm))
+        rec.split(len(perm), {"train": perm[:n_train], "test": perm[n_train:]},
+                  {"dataset": "modular_addition", "p": NANDA["p"]})
         rec.checkpoint(0, model, opt)
         for i in range(EPOCHS):
             epoch = i + 1
@@ -105,7 +117,7 @@ def naive(path: Path) -> dict[str, float]:
     with open_bundle(path) as b, reuse_freed_memory():
         info = run_info(b)
         epochs = info.checkpoint_epochs
-        probe = make_probe(int(info.p), b.config)
+        probe = make_probe(int(info.p), b.split)
         t = time.perf_counter()
         model = load_model(b, epochs[-1])
         ref_weights = {k: v.detach().numpy() for k, v in model.state_dict().items()}
@@ -186,18 +198,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--naive-threads",
         type=int,
-        default=2,
-        help="torch threads of the naive run (default 2: both cores, intra-op)",
+        default=None,
+        help="torch threads of the naive run (default: as many as the pipeline used, which "
+        "`analyze` chooses from the load)",
     )
     ap.add_argument("--prefetch", action="store_true",
                     help="read + forward the next checkpoint in a background thread")
+    ap.add_argument("--trained", type=Path, help="time a real run's checkpoints (see above)")
+    ap.add_argument("--rounds", type=int, default=2, help="with --trained: alternating rounds")
+    ap.add_argument("--last", type=int, help="with --trained: only its last N checkpoints")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     args.workdir.mkdir(parents=True, exist_ok=True)
+    if args.trained:
+        trained(args.trained, args.workdir, args.rounds, args.last)
+        return 0
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
         f"pipeline: torch threads {args.threads}, prefetch {args.prefetch}; naive: torch "
-        f"threads {args.naive_threads}; {os.cpu_count()} cpus, load average {load:.1f}"
+        f"threads {args.naive_threads or 'as the pipeline'}; {os.cpu_count()} cpus, load average {load:.1f}"
     )
 
     src = args.workdir / f"nanda-{args.checkpoints}.h5"
@@ -225,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  turn: {result.turn.get('epoch')} ({result.turn.get('reason') or 'found'})")
 
     if not args.no_naive:
-        torch.set_num_threads(args.naive_threads)
+        torch.set_num_threads(args.naive_threads or result.threads)
         t_cpu = time.process_time()
         times = naive(work)
         ncpu = time.process_time() - t_cpu
@@ -265,6 +284,202 @@ def main(argv: list[str] | None = None) -> int:
         ):
             print(f"    {key[10:]:18s} {_mb(sizes[key])}")
     return 0
+
+
+NEW = ("neuron_atlas", "inputs", "neuron_dynamics", "input_graduation")
+PROBES = ["wrong:32", "test:32"]
+
+
+def trained(src: Path, workdir: Path, rounds: int = 2, limit: int | None = None) -> None:
+    """Existing analyzers vs all of them (with PROBES) on the real checkpoints of `src`."""
+    existing = [n for n in ANALYZERS if n not in NEW]
+    print(f"torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}")
+    with open_bundle(src) as b:
+        n_ck = len(b.checkpoint_epochs)
+        epochs = b.checkpoint_epochs[-limit:] if limit else None
+    n_ck = len(epochs) if epochs else n_ck
+    print(f"trained bundle {src}: {n_ck} checkpoints analysed")
+    walk = workdir / f"nanda-{n_ck}.h5"
+    if not walk.exists():
+        build_bundle(walk, n_ck)
+    # "before": the existing analyzers with torch's threads forced (what analyze did before it
+    # chose its threads from the load, `auto_threads`); the others choose automatically
+    runs: dict[str, list[float]] = {"random-walk": [], "before": [], "existing": [], "all": []}
+    cpus: dict[str, list[float]] = {k: [] for k in runs}
+    last: dict[str, Any] = {}
+    for r in range(rounds):
+        for label in runs:
+            work = workdir / f"trained-{label}.h5"
+            _copy_bundle(walk if label == "random-walk" else src, work)
+            if label != "random-walk":
+                _ensure_split(work)  # and consolidated, as a finished run's bundle is
+            t, t_cpu = time.perf_counter(), time.process_time()
+            res = analyze(work, analyzers=None if label == "all" else existing,
+                          probes=PROBES if label == "all" else None,
+                          epochs=None if label == "random-walk" else epochs,
+                          threads=torch.get_num_threads() if label == "before" else None)
+            wall, cpu = time.perf_counter() - t, time.process_time() - t_cpu
+            runs[label].append(wall)
+            cpus[label].append(cpu)
+            last[label] = (res, work)
+            print(f"  round {r + 1} {label:11s}: {wall:6.1f}s = {1000 * wall / n_ck:6.0f} ms per "
+                  f"checkpoint ({1000 * cpu / n_ck:6.0f} ms CPU), {res.threads} threads (load "
+                  f"{os.getloadavg()[0]:.1f})")
+    for label in runs:
+        res, _ = last[label]
+        print(f"\n{label}, last round, seconds per stage:")
+        for key, value in sorted(res.timings.items(), key=lambda kv: -kv[1]):
+            if key != "total":
+                print(f"  {key:28s} {value:7.2f}s  {1000 * value / n_ck:6.1f} ms/ckpt")
+    w, e, a = min(runs["random-walk"]), min(runs["existing"]), min(runs["all"])
+    bf = min(runs["before"])
+    print(f"\nper checkpoint (best of {rounds}): random-walk weights, existing analyzers "
+          f"{1000 * w / n_ck:.0f} ms; trained, existing analyzers with torch's threads forced "
+          f"(before) {1000 * bf / n_ck:.0f} ms, chosen from the load (after) "
+          f"{1000 * e / n_ck:.0f} ms ({bf / e:.1f}x); "
+          f"trained, all analyzers + {len(PROBES)} probes {1000 * a / n_ck:.0f} ms: the new "
+          f"analyses add {100 * (a - e) / e:.0f}%")
+    ce, ca = min(cpus["existing"]), min(cpus["all"])
+    print(f"CPU per checkpoint (best of {rounds}): existing {1000 * ce / n_ck:.0f} ms, all "
+          f"{1000 * ca / n_ck:.0f} ms: +{100 * (ca - ce) / ce:.0f}%")
+    res, work = last["all"]
+    new_stage = sum(v for k, v in res.timings.items() if k in NEW or k.startswith("probe_"))
+    rest = res.timings["total"] - new_stage
+    print(f"same run ('all', last round; the new analyzers interleave with the old ones per "
+          f"checkpoint): new analyzers {1000 * new_stage / n_ck:.1f} ms per checkpoint, "
+          f"everything else {1000 * rest / n_ck:.1f} ms: +{100 * new_stage / rest:.0f}%")
+    sizes = storage(work)
+    added = {k[10:]: v for k, v in sizes.items()
+             if k.startswith("artifacts/") and (k[10:] in NEW or k[10:].startswith("probe_"))}
+    print("bytes the new artifacts add (bundle), and per checkpoint:")
+    for k, v in sorted(added.items(), key=lambda kv: -kv[1]):
+        print(f"  {k:22s} {_mb(v)}  {v / n_ck / 1e3:7.1f} kB/ckpt  -> 250 ckpts {_mb(250 * v / n_ck)}")
+    report_estimate(work, n_ck)
+    atlas_error(work)
+
+
+def report_estimate(path: Path, n_ck: int) -> None:
+    """Bytes a report would embed for the new artifacts with compact encodings (raw, gzip -9,
+    base64 of the gzip), per checkpoint and extrapolated to 100 and 250 checkpoints."""
+    import base64
+    import gzip
+
+    with open_bundle(path) as b:
+        atlas = b.artifact("neuron_atlas")
+        inputs = b.artifact("inputs")
+        dyn = b.artifact("neuron_dynamics")
+        grad = b.artifact("input_graduation")
+        probes = [b.artifact(n) for n in b.artifact_names if n.startswith("probe_")]
+        margin = inputs.per_epoch("margin")[1].astype(np.float32)
+        coef = atlas.per_epoch("coef")[1].astype(np.float32)  # [n, M, J, 8]
+        scale = np.abs(coef).max(axis=(2, 3), keepdims=True) / 127
+        q = np.round(coef / np.where(scale > 0, scale, 1)).astype(np.int8)
+        # extra error of int8 coefficients, as a share of each map's variance (p^2 var =
+        # (1 - residual) ... only the reconstructed part: sum of squared amplitude errors x p^2/2)
+        err = ((q * scale - coef) ** 2).sum(axis=(2, 3))
+        kept = (coef ** 2).sum(axis=(2, 3))
+        resid = atlas.per_epoch("residual")[1].astype(np.float64)
+        extra = np.where(kept > 0, err / np.maximum(kept, 1e-30) * (1 - resid), 0.0)
+        loss = inputs.per_epoch("loss")[1].astype(np.float64)
+        parts = {
+            "atlas (mean, freqs, coef, residual as stored)": [
+                atlas.per_epoch(k)[1] for k in ("mean", "freqs", "coef", "residual")],
+            "atlas, int8 coefficients + f16 scale per neuron": [
+                atlas.per_epoch("mean")[1], atlas.per_epoch("freqs")[1], q,
+                scale.astype(np.float16), atlas.per_epoch("residual")[1]],
+            "inputs correct (bit-packed)": [np.packbits(inputs.per_epoch("correct")[1], axis=1)],
+            "inputs margin (int8, 0.25 logit steps)": [
+                np.clip(np.round(margin * 4), -127, 127).astype(np.int8)],
+            "inputs loss (uint8, log10 from 1e-8 to 1e2)": [
+                np.clip(np.round((np.log10(np.maximum(loss, 1e-8)) + 8) * 25.5), 0, 255)
+                .astype(np.uint8)],
+            "neuron_dynamics committed_freq (uint8)": [
+                dyn.per_epoch("committed_freq")[1].astype(np.uint8)],
+            "input_graduation (map i32, shares f32)": [
+                grad.summary("graduation_epoch").astype(np.int32),
+                grad.per_epoch("graduated_share")[1]],
+            f"{len(probes)} probes (all per-epoch arrays)": [
+                p.per_epoch(n)[1] for p in probes for n in p.names],
+        }
+    print(f"\nreport estimate for the new artifacts ({n_ck} checkpoints measured; base64 of gzip):")
+    total = {"raw": 0.0, "b64": 0.0}
+    for name, arrays in parts.items():
+        raw = b"".join(np.ascontiguousarray(a).tobytes() for a in arrays)
+        b64 = len(base64.b64encode(gzip.compress(raw, 9)))
+        if not name.startswith("atlas, int8"):
+            total["raw"] += len(raw)
+            total["b64"] += b64
+        print(f"  {name:48s} raw {len(raw) / n_ck / 1e3:7.1f} kB/ckpt, embedded {b64 / n_ck / 1e3:7.1f} "
+              f"kB/ckpt -> 100 ckpts {b64 / n_ck * 100 / 1e6:5.2f} MB, 250 {b64 / n_ck * 250 / 1e6:5.2f} MB")
+    print(f"  (int8 atlas coefficients add at most {extra.max():.1e} of a map's variance to the "
+          f"error, median {np.median(extra):.1e}; the total counts the f16 atlas)")
+    print(f"  {'total':48s} raw {total['raw'] / n_ck / 1e3:7.1f} kB/ckpt, embedded "
+          f"{total['b64'] / n_ck / 1e3:7.1f} kB/ckpt -> 100 ckpts {total['b64'] / n_ck * 100 / 1e6:5.2f} "
+          f"MB, 250 {total['b64'] / n_ck * 250 / 1e6:5.2f} MB")
+
+
+def atlas_error(path: Path, n_epochs: int = 4) -> None:
+    """Reconstruct every neuron from `neuron_atlas` at a few checkpoints; compare with the full
+    maps from a fresh forward pass (relative squared error of the centred map)."""
+    from epochscope.collectors.analysis.atlas import atlas_maps
+
+    with open_bundle(path) as b:
+        art = b.artifact("neuron_atlas")
+        info = run_info(b)
+        p = int(info.p)
+        probe = make_probe(p, b.split)
+        eps = art.epochs
+        pick = sorted({int(eps[i]) for i in np.linspace(0, len(eps) - 1, n_epochs).round().astype(int)})
+        print(f"\nneuron atlas reconstruction error (all {info.shapes['W_in'][1]} neurons; relative "
+              "squared error of the centred map; stored residual vs measured):")
+        for epoch in pick:
+            model = load_model(b, epoch)
+            cache = run_probe(model, probe)
+            maps = cache["mlp_post"].detach().float().numpy().reshape(p, p, -1).transpose(2, 0, 1)
+            rec = atlas_maps(art.at("mean", epoch).astype(np.float64), art.at("freqs", epoch),
+                             art.at("coef", epoch), p)
+            centred = maps - maps.mean(axis=(1, 2), keepdims=True)
+            var = (centred ** 2).sum(axis=(1, 2))
+            ok = var > 1e-12
+            err = ((maps - rec) ** 2).sum(axis=(1, 2))[ok] / var[ok]
+            stored = art.at("residual", epoch).astype(np.float64)[ok]
+            print(f"  epoch {epoch:6d}: measured median {np.median(err):.4f} mean {err.mean():.4f} "
+                  f"p90 {np.quantile(err, 0.9):.4f}; stored residual mean {stored.mean():.4f}; "
+                  f"max |measured - stored| {np.abs(err - stored).max():.4f}")
+
+
+def _ensure_split(path: Path) -> None:
+    """A run collected before the split was stored: record it (the trainer's, from the stored
+    config) in the benchmark's copy, as `collect` now does."""
+    from epochscope.archives import BundleWriter, Segment, consolidate
+    from epochscope.collectors.config import TrainConfig
+    from epochscope.collectors.train import split_indices
+
+    with open_bundle(path) as b:
+        if b.split is not None:
+            if b.segments:
+                consolidate(path)
+            return
+        cfg = TrainConfig.from_dict(b.config)
+    tr, te = split_indices(cfg)
+    with BundleWriter(path, create=False) as w:
+        w.write(Segment(split={"n": cfg.p ** 2, "subsets": {"train": tr.numpy(), "test": te.numpy()},
+                               "meta": {"dataset": "modular_addition", "p": cfg.p}}))
+        w.consolidate()
+
+
+def _copy_bundle(src: Path, dst: Path) -> None:
+    """Copy a bundle (main file and journal, if any) to `dst`, replacing what was there."""
+    for old in (dst, dst.with_name(dst.name + ".journal")):
+        if old.is_dir():
+            shutil.rmtree(old)
+        elif old.exists():
+            old.unlink()
+    if src.exists():
+        shutil.copy(src, dst)
+    journal = src.with_name(src.name + ".journal")
+    if journal.is_dir():
+        shutil.copytree(journal, dst.with_name(dst.name + ".journal"))
 
 
 def run_checkpoints(path: Path) -> list[int]:

@@ -193,6 +193,11 @@ class Recorder:
         return self._telemetry.dense(epoch, trigger, batches=batches, steps=steps, arrays=arrays,
                                      end_epoch=end_epoch, reasons=reasons, value=value,
                                      threshold=threshold, mode=mode, message=message)
+    def split(self, n: int, subsets: dict[str, Any], meta: dict[str, Any] | None = None) -> None:
+        """Record how the `n` examples were split (e.g. {"train": idx, "test": idx}, indices
+        into the dataset in the order `meta` describes), so analysis never has to rebuild it."""
+        self._write(split={"n": int(n), "subsets": {k: np.asarray(v) for k, v in subsets.items()},
+                           "meta": dict(meta or {})})
 
     def flush(self) -> None:
         """Write buffered scalars and events now; when it returns, all so far is durable."""

@@ -38,7 +38,9 @@ __all__ = [
     "Run",
     "TrainResult",
     "densify",
+    "record_split",
     "split_data",
+    "split_indices",
     "stored_config",
     "torch_threads",
     "train",
@@ -66,14 +68,29 @@ class TrainResult:
     resumed_from: int | None = None
 
 
-def split_data(config: TrainConfig) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """(train_x, train_y, test_x, test_y): a `data_seed`-seeded permutation of all p*p pairs."""
-    tokens, labels = make_dataset(config.p)
+def split_indices(config: TrainConfig) -> tuple[Tensor, Tensor]:
+    """(train, test) row indices into `make_dataset(p)` (row a * p + b): a `data_seed`-seeded
+    permutation of all p*p pairs, the first `train_frac` of it for training."""
     g = torch.Generator().manual_seed(config.data_seed)
-    perm = torch.randperm(len(tokens), generator=g)
-    n_train = int(config.train_frac * len(tokens))
-    tr, te = perm[:n_train], perm[n_train:]
+    perm = torch.randperm(config.p * config.p, generator=g)
+    n_train = int(config.train_frac * config.p * config.p)
+    return perm[:n_train], perm[n_train:]
+
+
+def split_data(config: TrainConfig) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(train_x, train_y, test_x, test_y): the pairs of `split_indices`, in permutation order."""
+    tokens, labels = make_dataset(config.p)
+    tr, te = split_indices(config)
     return tokens[tr], labels[tr], tokens[te], labels[te]
+
+
+def record_split(rec: Recorder, config: TrainConfig) -> None:
+    """Store the train/test split in the bundle (analysis reads it, never rebuilds it)."""
+    tr, te = split_indices(config)
+    rec.split(config.p * config.p, {"train": tr.numpy(), "test": te.numpy()},
+              {"dataset": "modular_addition", "p": config.p,
+               "order": "row-major over the p x p grid: index a * p + b for the input (a, b, '=')",
+               "train_frac": config.train_frac, "data_seed": config.data_seed})
 
 
 class Run:
@@ -204,6 +221,7 @@ def _train(
     with rec, _progress_bar(progress, config, start) as bar:
         if rec.resume_epoch != resume_epoch:
             raise EpochscopeError(f"{path} changed while resuming ({rec.resume_epoch=})")
+        record_split(rec, config)
         if resume_epoch is None:
             rec.checkpoint(0, run.model, run.optimizer)
         else:

@@ -40,16 +40,18 @@ def train_bundle(
     nan_at: int | None = None,
     grad_step_at: int | None = None,
     config: dict | None = None,
+    split: bool = False,
 ) -> Path:
     """Train the tiny model full-batch, logging the trainer's metric names, checkpoint every `every`.
 
     `nan_at`: that checkpoint is written with NaN in W_in (the live model stays finite).
     `grad_step_at`: grad_norm jumps x10 from that epoch (a regime change for CUSUM).
+    `split`: record the train/test split in the bundle (as `collect` does).
     """
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a tiny model: threads only add overhead on a busy machine
     try:
-        return _train(path, epochs, every, seed, nan_at, grad_step_at, config)
+        return _train(path, epochs, every, seed, nan_at, grad_step_at, config, split)
     finally:
         torch.set_num_threads(threads)
 
@@ -62,6 +64,7 @@ def _train(
     nan_at: int | None,
     grad_step_at: int | None,
     config: dict | None,
+    split: bool = False,
 ) -> Path:
     torch.manual_seed(seed)
     model = make_model(seed)
@@ -71,6 +74,9 @@ def _train(
     tr, te = perm[: P * P // 2], perm[P * P // 2 :]
     rng = np.random.default_rng(seed)
     with Recorder(path, config=config or {"name": "tiny", **MODEL}, overwrite=True) as rec:
+        if split:
+            rec.split(P * P, {"train": tr.numpy(), "test": te.numpy()},
+                      {"dataset": "modular_addition", "p": P})
         rec.checkpoint(0, model, opt)
         for e in range(1, epochs + 1):
             logits = model(x[tr])

@@ -61,6 +61,7 @@ class RunInfo:
     series: list[str]
     checkpoint_epochs: list[int]
     config: dict[str, Any] = field(default_factory=dict)
+    split: dict[str, Any] | None = None  # `Bundle.split`: recorded at collect time, or None
 
     @property
     def p(self) -> int | None:
@@ -80,13 +81,16 @@ class RunInfo:
 class Probe:
     """The canonical probe: every (a, b, '=') triple, row-major in (a, b), and its labels.
 
-    `train_idx`, when the run's data split is known, indexes the training pairs in the grid.
+    `train_idx` / `test_idx`, when the bundle stores the run's data split, index the training
+    and test pairs in the grid (sorted); otherwise None and `split_missing` says why.
     """
 
     p: int
     tokens: torch.Tensor  # [p*p, 3] int64
     labels: torch.Tensor  # [p*p] int64, (a + b) mod p
     train_idx: np.ndarray | None = None
+    test_idx: np.ndarray | None = None
+    split_missing: str | None = None
 
 
 @dataclass

@@ -36,7 +36,9 @@ __all__ = [
     "gini",
     "grid_fourier",
     "low_class_energy",
+    "map_spectra",
     "n_freqs",
+    "sum_spectra",
 ]
 
 
@@ -302,12 +304,6 @@ def _wrap_index(p: int) -> tuple[torch.Tensor, torch.Tensor]:
     return (a + b) % p, (a - b) % p
 
 
-def _spectrum_1d(v: torch.Tensor, p: int) -> torch.Tensor:
-    """Energy per frequency k = 1 .. p // 2 of vectors v [p, n] in the orthonormal real basis."""
-    c = _torch_basis(p, torch.float64) @ v.to(torch.float64)
-    return _pair_sum(c.square(), 0)[1:]
-
-
 def centre(flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(maps minus their means [p*p, n] float32, mean [n], variance [n] float64) of maps given
     as [p*p, n]. Spectra of the centred maps keep their precision in float32 when a map's
@@ -325,10 +321,11 @@ def centre_grid(grid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.T
     return centred.view(grid.shape), mean, var
 
 
-def frequency_energy(flat: torch.Tensor, p: int) -> torch.Tensor:
-    """[3, p // 2, n] energies of the classes (const, k), (k, const), (k, k) of maps [p*p, n]
-    (rows a * p + b), equal to those of the full transform `class_energy(grid_fourier(...))`.
-    Pass centred maps (`centre`) for float32 precision on maps with a large offset."""
+def sum_spectra(flat: torch.Tensor, p: int) -> torch.Tensor:
+    """[p, 4, n] float64 coefficients, in the orthonormal real basis (rows const, cos 1, sin 1,
+    ...), of four 1-D sums of maps [p*p, n] (rows a * p + b): over a (a function of b), over b
+    (of a), along a + b = s and along a - b = t (mod p). Dividing a coefficient by p gives the
+    map's projection onto that basis function of b, a, a + b or a - b (`neuron_atlas`)."""
     x = flat.to(torch.float32)
     n = x.shape[1]
     grid = x.view(p, p, n)
@@ -341,7 +338,19 @@ def frequency_energy(flat: torch.Tensor, p: int) -> torch.Tensor:
             x.new_zeros(p, n).index_add_(0, anti, x),
         ]
     )  # [4, p, n]
-    e = _spectrum_1d(sums.permute(1, 0, 2).reshape(p, 4 * n), p).view(-1, 4, n) / p
+    v = sums.permute(1, 0, 2).reshape(p, 4 * n)
+    return (_torch_basis(p, torch.float64) @ v.to(torch.float64)).view(p, 4, n)
+
+
+def frequency_energy(flat: torch.Tensor, p: int, spectra: torch.Tensor | None = None
+                     ) -> torch.Tensor:
+    """[3, p // 2, n] energies of the classes (const, k), (k, const), (k, k) of maps [p*p, n]
+    (rows a * p + b), equal to those of the full transform `class_energy(grid_fourier(...))`.
+    Pass centred maps (`centre`) for float32 precision on maps with a large offset;
+    `spectra`: their `sum_spectra`, when already computed."""
+    c = sum_spectra(flat, p) if spectra is None else spectra
+    n = c.shape[2]
+    e = _pair_sum(c.reshape(p, 4 * n).square(), 0)[1:].view(-1, 4, n) / p
     if p % 2 == 0:  # at the Nyquist frequency a + b and a - b give the same coefficient
         e[-1, 3] = 0.0
     return torch.stack([e[:, 0], e[:, 1], e[:, 2] + e[:, 3]])
@@ -404,10 +413,23 @@ def map_fractions(d: EpochData, kind: str) -> np.ndarray:
 
     def make() -> np.ndarray:
         centred, mean, var = centred_maps(d, kind)
-        energy = frequency_energy(centred.reshape(-1, centred.shape[2]), d.probe.p)
+        energy = frequency_energy(
+            centred.reshape(-1, centred.shape[2]), d.probe.p, map_spectra(d, kind)
+        )
         return frequency_fractions(energy, var, mean, d.probe.p)
 
     return d.get(f"{kind}_frac", make)
+
+
+def map_spectra(d: EpochData, kind: str) -> torch.Tensor:
+    """`sum_spectra` of the centred `kind` maps of epoch `d` [p, 4, n] (shared: the frequency
+    shares and the compact neuron maps both read it)."""
+
+    def make() -> torch.Tensor:
+        centred = centred_maps(d, kind)[0]
+        return sum_spectra(centred.reshape(-1, centred.shape[2]), d.probe.p)
+
+    return d.get(f"{kind}_spectra", make)
 
 
 def neuron_fractions(d: EpochData) -> np.ndarray:

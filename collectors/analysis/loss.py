@@ -25,7 +25,7 @@ import torch
 
 from epochscope.collectors.analysis.base import Analyzer, EpochData, RunInfo
 
-__all__ = ["RestrictedLoss", "cross_entropy", "per_example_ce", "sum_directions"]
+__all__ = ["RestrictedLoss", "cross_entropy", "key_parts", "per_example_ce", "sum_directions"]
 
 
 def sum_directions(p: int, freqs: list[int]) -> torch.Tensor:
@@ -42,6 +42,18 @@ def sum_directions(p: int, freqs: list[int]) -> torch.Tensor:
     if not cols:
         return torch.zeros(p * p, 0, dtype=torch.float64)
     return torch.stack(cols, dim=1)
+
+
+def key_parts(d: EpochData, freqs: list[int], dirs: torch.Tensor, acts: torch.Tensor
+              ) -> torch.Tensor:
+    """[1 + 2F, d_mlp]: the mean activation and the activations' components along the
+    key-frequency directions `dirs` [p*p, 2F] (`sum_directions(p, freqs)`), memoised per epoch
+    (the restricted loss and the probe traces both need them; one read of the activations)."""
+    n = acts.shape[0]
+    return d.get(
+        "key_parts:" + ",".join(map(str, freqs)),
+        lambda: torch.cat([torch.full((1, n), 1.0 / n), dirs.T]) @ acts,
+    )
 
 
 def per_example_ce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -134,7 +146,7 @@ class RestrictedLoss(Analyzer):
             ones = torch.full((1, n), 1.0 / n)
             # restricted: (mean + V V^T acts) W_out W_U, evaluated right to left (cheap); the
             # mean and the key-frequency parts of the activations come from one read of them
-            parts = torch.cat([ones, V.T]) @ acts  # [1 + 2K, d_mlp]
+            parts = key_parts(d, self.key_freqs, V, acts)  # [1 + 2K, d_mlp]
             restricted = parts[:1] @ w_logit + V @ (parts[1:] @ w_logit)
             restricted = restricted + (ones @ logits - ones @ restricted)
             ce_r = per_example_ce(restricted, labels).to(torch.float64)

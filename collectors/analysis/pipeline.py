@@ -50,8 +50,9 @@ from epochscope.collectors.analysis.checkpoint_io import (
 )
 from epochscope.collectors.analysis.memory import reuse_freed_memory
 from epochscope.collectors.analysis.registry import ANALYZERS, resolve
+from epochscope.errors import EpochscopeError
 
-__all__ = ["AnalysisResult", "analysis_status", "analyze", "run_info"]
+__all__ = ["AnalysisResult", "analysis_status", "analyze", "auto_threads", "run_info"]
 
 Progress = Callable[[int, int, str], None]
 BATCH_SIZE = 32
@@ -76,6 +77,7 @@ class AnalysisResult:
     timings: dict[str, float] = field(default_factory=dict)
     checkpoints_read: int = 0
     forward_passes: int = 0
+    threads: int = 0  # torch intra-op threads used for the checkpoints (`auto_threads`)
     segments_written: int = 0
     events_written: int = 0
     turn: dict[str, Any] | None = None
@@ -86,6 +88,8 @@ class AnalysisResult:
         out = [
             f"{self.bundle}: {self.checkpoints_read} checkpoints read, {self.forward_passes} "
             f"forward passes, {self.timings.get('total', 0.0):.1f}s"
+            + (f" ({self.threads} torch thread{'s' if self.threads != 1 else ''})"
+               if self.threads else "")
         ]
         for name, eps in self.computed.items():
             out.append(
@@ -136,15 +140,40 @@ def _run_now(fn: Callable[..., Any], *args: Any) -> Future:
     return fut
 
 
+def auto_threads(requested: int | None = None) -> int:
+    """Torch intra-op threads for an analysis: `requested`, else torch's setting unless the
+    machine is busy: with the 1-minute load average at or above the core count, 1.
+
+    Under oversubscription every parallel region waits for a descheduled worker thread, and
+    the analyzers run hundreds of small ones per checkpoint: on the shared 2-core machine at
+    load ~20, 2 threads made neuron_freq, coarseness and restricted_loss 5-15x slower than 1
+    thread, on trained and random weights alike (benchmarks/bench_analysis.py --trained).
+    """
+    import torch
+
+    if requested is not None:
+        return max(1, int(requested))
+    current = torch.get_num_threads()
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average on this platform
+        return current
+    idle = (os.cpu_count() or 1) - load
+    return current if idle >= current - 0.5 else max(1, min(current, int(idle + 0.5)))
+
+
 @contextlib.contextmanager
-def _threads_for(prefetch: bool) -> Iterator[None]:
-    """With prefetch, two stages run at once: give each half of torch's intra-op threads
-    (not all of them to both, which oversubscribes the cores), restored afterwards."""
+def _threads_for(prefetch: bool, threads: int | None = None) -> Iterator[None]:
+    """Torch threads while the checkpoints are analysed (`auto_threads`); with prefetch two
+    stages run at once, so each gets half (not all of them to both, which oversubscribes the
+    cores). Restored afterwards."""
     import torch
 
     before = torch.get_num_threads()
-    if prefetch and before > 1:
-        torch.set_num_threads(max(1, before // 2))
+    use = auto_threads(threads)
+    if prefetch and use > 1:
+        use = max(1, use // 2)
+    torch.set_num_threads(use)
     try:
         yield
     finally:
@@ -180,6 +209,7 @@ def run_info(b: Bundle) -> RunInfo:
         series=b.series_names,
         checkpoint_epochs=list(epochs),
         config=b.config,
+        split=b.split,
     )
 
 
@@ -339,7 +369,7 @@ class _Run:
         act_plans = [p for p in plans if p.analyzer.consumes == "activations"]
         if not act_plans:
             return
-        from epochscope.collectors.analysis.probe import make_probe, missing_cache_keys, run_probe
+        from epochscope.collectors.analysis.probe import missing_cache_keys, run_probe
 
         wanted = set().union(*(p.todo for p in act_plans))
         self._wanted_act = wanted
@@ -361,7 +391,7 @@ class _Run:
             )
             self._drop_activation_plans(plans, why)
             return
-        self.probe = make_probe(int(self.info.p), self.info.config)
+        self.probe = self._make_probe()
         t = time.perf_counter()
         cache = run_probe(model, self.probe)
         self.result.forward_passes += 1
@@ -457,9 +487,7 @@ class _Run:
 
             t = time.perf_counter()
             if self.probe is None:
-                from epochscope.collectors.analysis.probe import make_probe
-
-                self.probe = make_probe(int(self.info.p), self.info.config)
+                self.probe = self._make_probe()
             threshold = 0.85
             for a in self.analyzers:
                 if a.name == "neuron_freq":
@@ -488,6 +516,16 @@ class _Run:
                 )
             self._time("reference", t)
         return self._ref
+
+    def _make_probe(self):
+        """The p x p probe with the bundle's stored split; notes which classes lack it."""
+        from epochscope.collectors.analysis.probe import make_probe, split_note
+
+        probe = make_probe(int(self.info.p), self.info.split)
+        note = split_note(probe)
+        if note and note not in self.result.notes:
+            self.result.notes.append(note)
+        return probe
 
     def _drop_activation_plans(self, plans: list[_Plan], why: str) -> None:
         for plan in [p for p in plans if p.analyzer.consumes == "activations"]:
@@ -627,6 +665,8 @@ def analyze(
     params: dict[str, dict[str, Any]] | None = None,
     batch_size: int = BATCH_SIZE,
     prefetch: bool = False,
+    probes: Iterable[str] | None = None,
+    threads: int | None = None,
 ) -> AnalysisResult:
     """Run analyzers over the bundle at `bundle_path` and store their artifacts in it.
 
@@ -641,6 +681,11 @@ def analyze(
         work on this one; each of the two stages then gets half of torch's intra-op threads
         for the duration of the call. Off by default: on 2 cores it was slower (26-30 s
         against 19-21 s for 100 nanda2023 checkpoints, benchmarks/bench_analysis.py).
+    probes: per-input trace specs, e.g. ["4+29,17+96", "wrong:16"] (`traces.parse_probe`);
+        each becomes the artifact `probe_<name>`. Probes stored earlier are extended to new
+        checkpoints whenever all analyzers run (`analyzers=None`).
+    threads: torch intra-op threads for the checkpoint phase (None: `auto_threads`, i.e.
+        torch's setting, or 1 when the machine's load average leaves no core idle).
     Raises EpochscopeError (AnalysisError / BundleError) with a one-line message.
     """
     t_start = time.perf_counter()
@@ -654,12 +699,14 @@ def analyze(
         )
     instances = [cls(**params.get(cls.name, {})) for cls in classes]
     _refuse_if_written(path)
-    result = AnalysisResult(bundle=path)
+    instances += _probe_analyzers(path, list(probes or []), extend_stored=analyzers is None)
+    result = AnalysisResult(bundle=path, threads=auto_threads(threads))
     writer = BundleWriter(path, create=False)
     failed = True
     try:
         run = _Run(path, writer, instances, force, epochs, progress, batch_size, result, prefetch)
-        with writer.open_reader() as b, _threads_for(prefetch), reuse_freed_memory():
+        with writer.open_reader() as b, _threads_for(prefetch, result.threads), \
+                reuse_freed_memory():
             run.checkpoints(b)
         with writer.open_reader() as b:  # sees what phase 1-2 just wrote
             run.metrics(b)
@@ -677,6 +724,29 @@ def analyze(
             writer.close()
     result.timings["total"] = time.perf_counter() - t_start
     return result
+
+
+def _probe_analyzers(path: Path, specs: list[str], extend_stored: bool) -> list[Analyzer]:
+    """Trace analyzers for the probe specs given, plus (with `extend_stored`) the probes
+    already stored in the bundle, so that they follow new checkpoints."""
+    from epochscope.collectors.analysis.traces import Trace
+
+    new = [Trace(spec=s) for s in specs]  # a malformed spec raises before anything is read
+    names = [t.name for t in new]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise AnalysisError(f"two probes are named {dup[0][len('probe_'):]!r}; name them NAME=...")
+    if extend_stored:
+        with open_bundle(path) as b:
+            for name in b.artifact_names:
+                if not name.startswith("probe_") or name in names:
+                    continue
+                config = b.artifact(name).params.get("config") or {}
+                try:
+                    new.append(Trace(**config))
+                except EpochscopeError:
+                    continue  # a probe this version cannot rebuild: left as stored
+    return new
 
 
 def analysis_status(bundle_path: str | os.PathLike) -> dict[str, dict[str, Any]]:
@@ -734,4 +804,18 @@ def analysis_status(bundle_path: str | os.PathLike) -> dict[str, dict[str, Any]]
                 entry["reason"] = entry["reason"] or f"stale: {stale}"
             entry["up_to_date"] = bool(up) if reason is None else True
             out[name] = entry
+        for name in b.artifact_names:  # probe traces: one artifact per probe, not registered
+            if not name.startswith("probe_") or name in out:
+                continue
+            art = b.artifact(name)
+            have = [int(e) for e in art.epochs]
+            skipped = dict(art.scalars.get("skipped") or {})
+            known = set(have) | {int(k) for k in skipped}
+            missing = [e for e in info.checkpoint_epochs if e not in known]
+            out[name] = {
+                "kind": "activations", "version": art.version, "current_version": art.version,
+                "description": f"probe trace {art.scalars.get('spec')!r}", "applicable": True,
+                "reason": None, "epochs": have, "skipped": skipped, "missing": missing,
+                "up_to_date": not missing,
+            }
     return out

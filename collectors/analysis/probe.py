@@ -28,37 +28,58 @@ from epochscope.collectors.analysis.fourier import (
     neuron_variance,
 )
 
-__all__ = ["ReferenceInfo", "make_probe", "reference_info", "run_probe"]
+__all__ = ["ReferenceInfo", "grid_split", "make_probe", "reference_info", "run_probe", "split_note"]
 
 REQUIRED_CACHE = ("logits", "mlp_post", "pattern")
 
 
-def make_probe(p: int, config: dict[str, Any] | None = None) -> Probe:
-    """All p*p inputs [a, b, p] (row-major in a, b), labels, and the training pairs if known.
+def make_probe(p: int, split: dict[str, Any] | None = None) -> Probe:
+    """All p*p inputs [a, b, p] (row-major in a, b), labels, and the split if the bundle has one.
 
-    The split is rebuilt with the trainer's own `split_data` from the stored run config; runs
-    without one (ingested, or another trainer) get `train_idx=None` and losses on all pairs.
+    `split` is `Bundle.split` (recorded at collect time); it is used when it covers exactly
+    the p*p grid in row-major order and has a `train` subset. Runs without one (bundles from
+    before the split was stored, ingested runs, other trainers) get `train_idx=None`: the
+    train/test classes are then unavailable (see `split_note`).
     """
     a = torch.arange(p).repeat_interleave(p)
     b = torch.arange(p).repeat(p)
     tokens = torch.stack([a, b, torch.full_like(a, p)], dim=1)
-    return Probe(p=p, tokens=tokens, labels=(a + b) % p, train_idx=_train_idx(p, config or {}))
+    train, test, why = grid_split(p, split)
+    return Probe(p=p, tokens=tokens, labels=(a + b) % p, train_idx=train, test_idx=test,
+                 split_missing=why)
 
 
-def _train_idx(p: int, config: dict[str, Any]) -> np.ndarray | None:
-    if "train_frac" not in config or "data_seed" not in config:
+def grid_split(p: int, split: dict[str, Any] | None
+               ) -> tuple[np.ndarray | None, np.ndarray | None, str | None]:
+    """(train, test, None) indices into the p x p grid from a stored split, or
+    (None, None, why it cannot be used)."""
+    if not split:
+        return None, None, "the bundle stores no train/test split"
+    meta = split.get("meta") or {}
+    subsets = split.get("subsets") or {}
+    if int(split.get("n", -1)) != p * p or meta.get("p", p) != p:
+        return None, None, f"the stored split covers {split.get('n')} examples, not the {p} x {p} grid"
+    if "train" not in subsets:
+        return None, None, "the stored split has no `train` subset"
+    train = np.sort(np.asarray(subsets["train"], dtype=np.int64))
+    if "test" in subsets:
+        test = np.sort(np.asarray(subsets["test"], dtype=np.int64))
+    else:
+        test = np.setdiff1d(np.arange(p * p), train, assume_unique=True)
+    return train, test, None
+
+
+SPLIT_CLASSES = ("restricted_loss_test", "excluded loss on the training pairs",
+                 "per-input train/test classes", "probe rules train/test")
+
+
+def split_note(probe: Probe) -> str | None:
+    """One line for the analysis result when the split is unknown (which outputs lack it)."""
+    if probe.train_idx is not None:
         return None
-    try:
-        from epochscope.collectors.config import TrainConfig
-        from epochscope.collectors.train import split_data
-
-        cfg = TrainConfig.from_dict(config)
-        if cfg.p != p:
-            return None
-        train_x = split_data(cfg)[0]
-    except Exception:  # noqa: BLE001 - an unknown config only means "split unknown"
-        return None
-    return np.sort((train_x[:, 0] * p + train_x[:, 1]).numpy().astype(np.int64))
+    return (f"{probe.split_missing}: the train/test classes are unavailable "
+            f"({', '.join(SPLIT_CLASSES)}); the input-structure classes (a = b, a + b < p, "
+            "wrap-around) and all-pairs results are computed")
 
 
 def run_probe(model: torch.nn.Module, probe: Probe) -> dict[str, torch.Tensor]:
@@ -98,6 +119,7 @@ class ReferenceInfo:
     frac: np.ndarray  # [d_mlp, n_freq] neuron variance share per frequency
     variance: np.ndarray  # [d_mlp] activation variance over the grid
     threshold: float
+    margin: np.ndarray | None = None  # [p*p] correct logit minus best other (< 0: wrong)
 
     def select_neurons(self, n: int) -> list[int]:
         """Up to `n` neurons: the purest of each key frequency in turn, then the most active."""
@@ -130,6 +152,7 @@ def reference_info(
     the neurons, largest first); if no cluster is that big, the `fallback` largest W_E
     frequencies."""
     p = d.probe.p
+    margin = _margin(d)
     frac = neuron_fractions(d)
     variance = neuron_variance(d)
     dominant = frac.argmax(axis=1)
@@ -139,8 +162,14 @@ def reference_info(
     order = [int(k) for k in np.argsort(-counts, kind="stable") if counts[k] >= need][:max_key]
     if order:
         return ReferenceInfo(
-            d.epoch, [k + 1 for k in order], "neuron_clusters", frac, variance, threshold
+            d.epoch, [k + 1 for k in order], "neuron_clusters", frac, variance, threshold, margin
         )
     norms = freq_norms(fourier_transform(d.weights["W_E"][:p], p))["freq"]
     top = [int(k) + 1 for k in np.argsort(-norms, kind="stable")[:fallback]]
-    return ReferenceInfo(d.epoch, top, "embedding", frac, variance, threshold)
+    return ReferenceInfo(d.epoch, top, "embedding", frac, variance, threshold, margin)
+
+
+def _margin(d: EpochData) -> np.ndarray:
+    from epochscope.collectors.analysis.inputs import margins
+
+    return margins(d.cache["logits"].detach(), d.probe.labels)[0].numpy()

@@ -8,10 +8,13 @@ comes later); the pipeline runs them in this order within each kind.
 from __future__ import annotations
 
 from epochscope.collectors.analysis.activations import Attention, NeuronMaps
+from epochscope.collectors.analysis.atlas import NeuronAtlas
 from epochscope.collectors.analysis.base import CONSUMES, AnalysisError, Analyzer
 from epochscope.collectors.analysis.coarseness import Coarseness
 from epochscope.collectors.analysis.cusum import Cusum
+from epochscope.collectors.analysis.dynamics import NeuronDynamics
 from epochscope.collectors.analysis.fourier import FourierWeights, NeuronFreq
+from epochscope.collectors.analysis.inputs import InputGraduation, Inputs
 from epochscope.collectors.analysis.loss import RestrictedLoss
 from epochscope.collectors.analysis.trajectory import Trajectory
 from epochscope.collectors.analysis.turn import Turn
@@ -30,11 +33,16 @@ _CLASSES: list[type[Analyzer]] = [
     Attention,
     Coarseness,
     RestrictedLoss,
+    NeuronAtlas,
+    Inputs,
     # whole trajectory
     Trajectory,
     # metric series (after trajectory: turn cross-checks with it)
     Cusum,
     Turn,
+    # stored per-checkpoint artifacts, once per run
+    NeuronDynamics,
+    InputGraduation,
 ]
 
 ANALYZERS: dict[str, type[Analyzer]] = {}

@@ -20,9 +20,13 @@ _BUNDLE = click.Path(dir_okay=False, path_type=Path)
 @click.option("--list", "list_only", is_flag=True,
               help="Show the analyzers and which epochs each has (the analysis gaps); run nothing.")
 @click.option("--json", "as_json", is_flag=True, help="With --list: machine-readable output.")
+@click.option("--probe", "probes", multiple=True, metavar="[NAME=]INPUTS",
+              help="Trace chosen inputs through training (repeatable): '4+29,17+96', or a rule "
+                   "'wrong[:N]' (final model's errors), 'test[:N]', 'train[:N]', 'random[:N]'; "
+                   "stored as the artifact probe_NAME.")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 def analyze(bundle: Path, analyzers: tuple[str, ...], force: bool, epochs: str | None,
-            list_only: bool, as_json: bool, quiet: bool) -> None:
+            list_only: bool, as_json: bool, probes: tuple[str, ...], quiet: bool) -> None:
     """Compute analysis artifacts for BUNDLE (only the missing ones unless --force)."""
     from epochscope.collectors.analysis import analysis_status
     from epochscope.collectors.analysis import analyze as run_analyze
@@ -38,7 +42,7 @@ def analyze(bundle: Path, analyzers: tuple[str, ...], force: bool, epochs: str |
     progress = None if quiet or not sys.stderr.isatty() else _progress()
     try:
         result = run_analyze(bundle, analyzers=list(analyzers) or None, force=force, epochs=selected,
-                             progress=progress)
+                             progress=progress, probes=list(probes))
     finally:
         if progress is not None:
             progress.close()
