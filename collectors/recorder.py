@@ -382,7 +382,7 @@ def _column_dtype(arr: np.ndarray) -> np.dtype:
 
 
 def _cast_column(table: str, col: str, arr: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    if dtype == object:
+    if dtype.kind == "O":
         if arr.dtype.kind not in "UOS":
             raise EpochscopeError(f"table {table!r} column {col!r} holds strings, got {arr.dtype}")
         return np.asarray([str(x) for x in arr], dtype=object)

@@ -24,7 +24,15 @@ def _echo_warnings(caught: list[warnings.WarningMessage]) -> None:
         click.echo(f"warning: {w.message}", err=True)
 
 
+_EXPERIMENTS = ("modular-addition", "evolution", "apoptosis")  # collectors.experiments.EXPERIMENT_NAMES
+
+
 @click.command()
+@click.option("--experiment", type=click.Choice(_EXPERIMENTS), default="modular-addition", show_default=True,
+              help="What to train: the modular-addition reference run, an evolutionary activation "
+                   "search, or neuron apoptosis.")
+@click.option("--data", "data_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="evolution/apoptosis: a UTF-8 text corpus (default: Python's pydoc_data topics).")
 @click.option("--preset", default=None, help="Start from a named preset (nanda2023, demo).")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A TOML or JSON config file (it may name a preset to start from).")
@@ -34,12 +42,19 @@ def _echo_warnings(caught: list[warnings.WarningMessage]) -> None:
               help="Continue this bundle from its last checkpoint (uses its stored config).")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 @click.argument("overrides", nargs=-1)
-def collect(preset: str | None, config_file: Path | None, output: Path | None, overwrite: bool,
-            resume: Path | None, quiet: bool, overrides: tuple[str, ...]) -> None:
-    """Train the modular-addition transformer and record everything into a bundle.
+def collect(experiment: str, data_file: Path | None, preset: str | None, config_file: Path | None,
+            output: Path | None, overwrite: bool, resume: Path | None, quiet: bool,
+            overrides: tuple[str, ...]) -> None:
+    """Train the modular-addition transformer (or another --experiment) into a bundle.
 
-    OVERRIDES are KEY=VALUE pairs for any config key, e.g. `p=97 epochs=5000 lr_schedule=cosine`.
+    OVERRIDES are KEY=VALUE pairs for any config key, e.g. `p=97 epochs=5000 lr_schedule=cosine`,
+    or `strategy=hybrid turnover_rate=0.05` for --experiment apoptosis.
     """
+    if experiment != "modular-addition":
+        _collect_experiment(experiment, data_file, preset, config_file, output, overwrite, resume, overrides)
+        return
+    if data_file is not None:
+        raise EpochscopeError("--data applies to --experiment evolution or apoptosis")
     from epochscope.archives import open_bundle
     from epochscope.collectors.config import TrainConfig, load_config
     from epochscope.collectors.train import train
@@ -68,6 +83,28 @@ def collect(preset: str | None, config_file: Path | None, output: Path | None, o
     click.echo(f"wrote {result.bundle_path}: {result.epochs} epochs in {result.wall_time:.1f} s; "
                f"train loss {final['train_loss']:.4g} acc {final['train_acc']:.3f}, "
                f"test loss {final['test_loss']:.4g} acc {final['test_acc']:.3f}")
+
+
+def _collect_experiment(name: str, data_file: Path | None, preset: str | None, config_file: Path | None,
+                        output: Path | None, overwrite: bool, resume: Path | None,
+                        overrides: tuple[str, ...]) -> None:
+    from epochscope.collectors.experiments import experiment
+
+    if preset or resume:
+        raise EpochscopeError(f"--experiment {name} takes --config and KEY=VALUE overrides, "
+                              "not --preset or --resume")
+    exp = experiment(name)
+    if data_file is not None:
+        overrides = (*overrides, f"data={data_file}")
+    if output is not None and not any(o.startswith("name=") for o in overrides):
+        overrides = (*overrides, f"name={output.name.removesuffix('.h5')}")
+    config = exp.load_config(config_file, list(overrides))
+    path = output or Path("runs") / f"{file_stem(config.name)}.h5"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    result = exp.run(config, path, overwrite=overwrite)
+    figures = ", ".join(f"{k} {v:.4g}" for k, v in result.final.items())
+    click.echo(f"wrote {result.bundle_path}: {result.steps} steps in {result.wall_time:.1f} s "
+               f"({result.steps_per_sec:.1f} steps/s); {figures}")
 
 
 @click.command()
