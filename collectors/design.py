@@ -8,7 +8,8 @@ rows are all vectors u of GF(q)^t, the columns all nonzero v whose first nonzero
 and the entry is the dot product u.v. That gives the standard L4(2^3), L8(2^7), L9(3^4),
 L16(4^5), L25(5^6), L27(3^13), L49(7^8) ... A factor with fewer levels than q uses
 dummy levels (array level j -> j mod n): its levels stay orthogonal to the other factors'
-but are not all equally frequent unless n divides q.
+but are not all equally frequent unless n divides q. Runs that come out identical are run
+once (a run is deterministic, a replicate would only cost time).
 """
 
 from __future__ import annotations
@@ -64,9 +65,13 @@ def taguchi_points(grid: dict[str, list[Any]]) -> tuple[list[dict[str, Any]], st
     if q is None:
         raise EpochscopeError(f"a Taguchi design supports factors of up to {_FIELDS[-1]} levels")
     array = orthogonal_array(q, len(grid))
-    points = []
+    points, seen = [], set()
     for row in array:
-        points.append({k: levels[int(row[j]) % len(levels)] for j, (k, levels) in enumerate(grid.items())})
+        point = {k: levels[int(row[j]) % len(levels)] for j, (k, levels) in enumerate(grid.items())}
+        key = repr(list(point.values()))
+        if key not in seen:  # dummy levels (or a lone factor) can repeat a run: runs are deterministic
+            seen.add(key)
+            points.append(point)
     return points, f"L{len(array)}({q}^{len(grid)})"
 
 

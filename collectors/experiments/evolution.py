@@ -145,7 +145,6 @@ class Search:
         self.telemetry: Telemetry | None = None
         self.losses: list[tuple[int, float]] = []  # (step, train loss): for the spike measurements
         self.switches: list[dict[str, Any]] = []
-        self.sampled: set[int] = set()
         self.prompt = "" if self.task.last_only else self.task.decode(self.task.val_batches()[0][0][0, :16].tolist())
 
     def attach(self, rec: Any) -> None:
@@ -222,13 +221,12 @@ class Search:
                           payload={k: v for k, v in s.items() if k != "step"})
             rec.log(self.step, fitness=cand.fitness, candidate_val_acc=val_acc,
                     candidate_val_loss=val_loss)
-            if rec.checkpoint(self.step, self.model, self.trainer.optimizer):
-                self._sample(cand)
+            # Offered to the top-k policy; the sample is taken either way, so every candidate
+            # has one (its checkpoint is stored while it ranks among the best by fitness).
+            rec.checkpoint(self.step, self.model, self.trainer.optimizer)
+            self._sample(cand)
 
     def _sample(self, cand: Candidate) -> None:
-        if self.step in self.sampled:  # the final checkpoint may be a ranked one stored already
-            return
-        self.sampled.add(self.step)
         text = sample_text(self.model, self.task, self.prompt, self.config.sample_chars, seed=self.step)
         self.rec.row("samples", checkpoint=self.step, candidate=cand.id, activation=cand.activation,
                      generation=cand.generation, prompt=self.prompt, text=text)
@@ -299,8 +297,7 @@ class Search:
                 "height": np.array([s["height"] for s in spikes]),
                 "recovery_steps": np.array([s["recovery_steps"] for s in spikes], dtype=np.int64),
             })
-        if rec.checkpoint(self.step, self.model, self.trainer.optimizer, always=True):
-            self._sample(population[-1])
+        rec.checkpoint(self.step, self.model, self.trainer.optimizer, always=True)
         rec.event(self.step, "finished", f"best candidate {best.id} (fitness {best.fitness:.4f})",
                   payload={**final, "best_candidate": best.id, "best_activation": best.activation,
                            "activation_pool": list(c.activations)})
