@@ -1,0 +1,65 @@
+"""Run time, steps/s and recording overhead (target <= 5 %) of the experiment collectors.
+
+For each experiment, rounds alternate the recorded run (`run_*(config, path)`: every
+per-step series, CUSUM monitors, effective rank, tables, arrays, events, checkpoints, the
+bundle written and consolidated) with a bare run of the same model and algorithm
+(`run_*(config, None)`: the same training steps, fitness evaluations, selection or
+apoptosis rounds, and nothing recorded or monitored). Both build model and data from the
+same config, so setup counts on both sides. The machine may be shared: compare the
+ratio of the two in one run, not absolute figures across runs; the best round of each
+side is reported (the least disturbed by other processes) and the median ratio.
+
+    python benchmarks/bench_experiments.py                 # default configs, 2 rounds
+    python benchmarks/bench_experiments.py --rounds 3 --only apoptosis
+    python benchmarks/bench_experiments.py --quick         # smaller configs, for a smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from epochscope.collectors.experiments import experiment
+
+QUICK = {"evolution": {"generations": 2, "steps_per_candidate": 20},
+         "apoptosis": {"steps": 200, "interval": 50}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--only", choices=["evolution", "apoptosis"])
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    print(f"cpu_count={os.cpu_count()} load average={os.getloadavg()[0]:.1f} (shared machine)")
+    names = [args.only] if args.only else ["evolution", "apoptosis"]
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            exp = experiment(name)
+            config = exp.load_config(None, QUICK[name] if args.quick else {})
+            bare_t, rec_t = [], []
+            for r in range(args.rounds):
+                t0 = time.perf_counter()
+                res = exp.run(config, None)
+                bare_t.append(time.perf_counter() - t0)
+                path = Path(tmp) / f"{name}-{r}.h5"
+                t0 = time.perf_counter()
+                exp.run(config, path)
+                rec_t.append(time.perf_counter() - t0)
+                print(f"  {name} round {r + 1}: bare {bare_t[-1]:.1f} s, recorded {rec_t[-1]:.1f} s "
+                      f"({rec_t[-1] / bare_t[-1] - 1:+.1%})", flush=True)
+            steps = res.steps
+            ratios = [b / a - 1 for a, b in zip(bare_t, rec_t, strict=True)]
+            size = path.stat().st_size / 1e6
+            print(f"{name}: {steps} steps; bare {steps / min(bare_t):.1f} steps/s ({min(bare_t):.1f} s), "
+                  f"recorded {steps / min(rec_t):.1f} steps/s ({min(rec_t):.1f} s); overhead best-vs-best "
+                  f"{min(rec_t) / min(bare_t) - 1:+.1%}, median of rounds {statistics.median(ratios):+.1%}; "
+                  f"bundle {size:.1f} MB", flush=True)
+
+
+if __name__ == "__main__":
+    main()
