@@ -171,6 +171,8 @@ class Recorder:
         elif known[0] != arr.shape:
             raise ValueError(f"array {name!r}: shape {arr.shape} at epoch {epoch}, "
                              f"earlier epochs have {known[0]}")
+        elif not np.can_cast(arr.dtype, known[1], casting="same_kind"):
+            raise TypeError(f"array {name!r}: {arr.dtype} at epoch {epoch}, earlier epochs are {known[1]}")
         else:
             arr = arr.astype(known[1], copy=False)
         entry = self._arrays.setdefault(name, ([], []))

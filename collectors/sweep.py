@@ -194,6 +194,8 @@ class SweepResult:
     manifest: Path
     variants: list[dict[str, Any]] = field(default_factory=list)
 
+    main_effects: dict[str, Any] | None = None
+
     @property
     def failed(self) -> list[dict[str, Any]]:
         return [v for v in self.variants if v["status"] == "failed"]
@@ -319,7 +321,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | os.PathLike, *, scheduler: str | N
     effects = sweep_main_effects(spec, directory, entries)
     if effects is not None:
         _write_manifest(manifest, spec, entries, main_effects=effects)
-    return SweepResult(directory, manifest, list(entries.values()))
+    return SweepResult(directory, manifest, list(entries.values()), main_effects=effects)
 
 
 def _config_dict(cfg: Any) -> dict[str, Any]:

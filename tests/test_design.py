@@ -95,4 +95,4 @@ def test_taguchi_apoptosis_sweep_stores_main_effects(tmp_path):
             assert row["mean"] == pytest.approx(want) and row["n"] == 2
     again = run_sweep(spec, tmp_path, workers=1)  # all skipped: effects read from the bundles
     assert all(v.get("skipped") for v in again.variants)
-    assert json.loads(again.manifest.read_text())["main_effects"] == me
+    assert json.loads(again.manifest.read_text())["main_effects"] == me == again.main_effects

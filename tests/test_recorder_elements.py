@@ -57,6 +57,8 @@ def test_arrays_round_trip_per_epoch_and_refuse_a_new_shape(tmp_path):
             rec.flush()
         with pytest.raises(ValueError, match=r"shape \(3,\)"):
             rec.array(30, "neuron_age", np.zeros(3))
+        with pytest.raises(TypeError, match="earlier epochs are int64"):
+            rec.array(30, "neuron_age", np.full((2, 5), 0.5))
         with pytest.raises(TypeError, match="numbers or bools"):
             rec.array(30, "names", np.array(["a"]))
     with _open(path) as b:

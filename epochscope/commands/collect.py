@@ -138,6 +138,9 @@ def sweep(spec: Path, out_dir: Path, scheduler: str | None, workers: int | None,
           retry_failed: bool) -> None:
     """Train every variant of a grid SPEC (TOML/JSON) on Dask, one bundle each.
 
+    `design = "taguchi"` in the spec runs a Taguchi orthogonal array instead of the full grid;
+    `experiment = "apoptosis"` (or "evolution") sweeps that experiment. The main effect of
+    each factor is stored in sweep.json once the variants have finished.
     Finished variants are skipped and interrupted ones resumed when the sweep runs again.
     Exits 1 if any variant failed (the others still ran).
     """
@@ -164,6 +167,11 @@ def sweep(spec: Path, out_dir: Path, scheduler: str | None, workers: int | None,
     skipped = [v for v in result.variants if v.get("skipped")]
     click.echo(f"manifest: {result.manifest}; {total - len(result.failed)} ok, {len(result.failed)} failed, "
                f"{len(skipped)} skipped as already done")
+    effects = result.main_effects
+    if effects and effects["factors"]:
+        ranked = sorted(effects["factors"].items(), key=lambda kv: kv[1]["rank"])
+        click.echo(f"main effects on {effects['response']} ({effects['goal']}, {effects['runs_used']} runs): "
+                   + "; ".join(f"{k} {v['effect']:.4g} (best {v['best_level']})" for k, v in ranked))
     if result.failed:
         raise SystemExit(1)
 
