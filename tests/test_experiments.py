@@ -43,6 +43,21 @@ def test_online_cusum_equals_the_offline_analyzer():
     np.testing.assert_allclose([o[1] for o in out], offline.neg, equal_nan=True)
 
 
+def test_effective_rank_counts_singular_values_above_one_percent():
+    from epochscope.collectors.experiments.lm import effective_rank
+
+    g = torch.Generator().manual_seed(0)
+    for shape in ((64, 64), (192, 64), (64, 256)):
+        r = min(shape)  # a known spectrum: r values from 1 down to 1e-4, log-spaced
+        u, _ = torch.linalg.qr(torch.randn(shape[0], r, generator=g, dtype=torch.float64))
+        v, _ = torch.linalg.qr(torch.randn(shape[1], r, generator=g, dtype=torch.float64))
+        spectrum = torch.logspace(0, -4, r, dtype=torch.float64)
+        w = (u * spectrum) @ v.T
+        assert effective_rank(w.float()) == [int((spectrum > 0.01).sum())]
+        assert effective_rank(w.float())[0] == int((torch.linalg.svdvals(w) > 0.01).sum()) < r
+    assert effective_rank(torch.zeros(4, 4)) == [0]
+
+
 def test_spike_measurement_on_a_known_shape():
     steps = np.arange(1, 41)
     loss = np.full(40, 1.0)
@@ -219,6 +234,22 @@ def test_functional_preservation_changes_the_output_least():
         with torch.no_grad():
             change[strategy] = float((run.model(x) - before).pow(2).mean())
     assert change["functional"] < 0.5 * change["standard"]
+
+
+def test_hybrid_births_split_distinct_parents():
+    run = Apoptosis(ApoptosisConfig(**TINY_APO, strategy="hybrid", turnover_rate=0.2))
+    x, y = run.task.batch(run.batches)
+    run.trainer.step(x, y)
+    for layer, mlp in enumerate(run.model.mlps):
+        run.fitness[layer] += mlp.fitness
+    before = run.model.mlps[0].fc_out.weight.detach().clone()
+    run._round(1, x)
+    parents = run.parents[0][run.born[0] == 1]
+    assert len(parents) == len(set(parents.tolist())) == round(0.2 * 128)
+    slots = {int(i): s for s, i in enumerate(run.ids[0].tolist())}
+    after = run.model.mlps[0].fc_out.weight.detach()
+    for parent in parents.tolist():  # the parent kept half its output weights
+        torch.testing.assert_close(after[:, slots[parent]], before[:, slots[parent]] / 2)
 
 
 def test_bad_input_is_one_line_and_nonzero(tmp_path):

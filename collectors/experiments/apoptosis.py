@@ -57,8 +57,8 @@ class ApoptosisConfig:
     strategy: str = "functional"
     task: str = "chars"
     data: str | None = None
-    steps: int = 600
-    interval: int = 50  # steps between apoptosis rounds
+    steps: int = 500
+    interval: int = 40  # steps between apoptosis rounds (12 rounds by default: the notes want > 10)
     prune_rate: float = 0.10  # standard, functional, crossover
     turnover_rate: float = 0.05  # hybrid
     mutation_strength: float = 0.3
@@ -215,7 +215,11 @@ class Apoptosis:
                 pool = order[k:][-max(1, (m - k) // 4):]  # the fittest quarter of the survivors
                 if c.strategy == "crossover" and c.crossover_mode == "random":
                     pool = order[k:]
-                p1 = pool[torch.randint(0, len(pool), (k,), generator=self.gen)]
+                if c.strategy == "hybrid":  # a split needs distinct parents (each halves once)
+                    pool = order[k:][-max(k, len(pool)):]
+                    p1 = pool[torch.randperm(len(pool), generator=self.gen)[:k]]
+                else:
+                    p1 = pool[torch.randint(0, len(pool), (k,), generator=self.gen)]
                 p2 = pool[torch.randint(0, len(pool), (k,), generator=self.gen)] if c.strategy == "crossover" else None
                 died_ids = self.ids[layer, dying].clone()
                 died_fit = fit[dying].clone()

@@ -143,6 +143,8 @@ class Search:
         self.step = 0
         self.max_cost = max(ACTIVATION_COST[a] for a in c.activations)
         self.telemetry: Telemetry | None = None
+        # The validation monitor's batch: half of the first validation batch, the same every time.
+        self.monitor_batch = [tuple(t[: max(1, len(t) // 2)] for t in self.task.val_batches()[0])]
         self.losses: list[tuple[int, float]] = []  # (step, train loss): for the spike measurements
         self.switches: list[dict[str, Any]] = []
         self.prompt = "" if self.task.last_only else self.task.decode(self.task.val_batches()[0][0][0, :16].tolist())
@@ -201,7 +203,7 @@ class Search:
             if rec is not None:
                 self.telemetry.step(self.step, local, m)  # type: ignore[union-attr]
                 if self.step % c.metrics_interval == 0:
-                    vl, va = evaluate(self.model, val_batches[:1], self.task.last_only)
+                    vl, va = evaluate(self.model, self.monitor_batch, self.task.last_only)
                     cand.best_val_loss = min(cand.best_val_loss, vl)
                     self.telemetry.val(self.step, local, vl, va)  # type: ignore[union-attr]
                     self.telemetry.effective_ranks(self.step, self.model)  # type: ignore[union-attr]

@@ -166,7 +166,13 @@ class TinyLM(nn.Module):
         return asdict(self.config)
 
 
-def effective_rank(weight: Tensor, threshold: float = 0.01) -> int:
-    """How many singular values exceed `threshold` x the largest (the notes' definition)."""
-    s = torch.linalg.svdvals(weight.detach().float())
-    return int((s > threshold * s[0]).sum()) if s.numel() and s[0] > 0 else 0
+def effective_rank(weight: Tensor, threshold: float = 0.01) -> list[int]:
+    """How many singular values exceed `threshold` x the largest (the notes' definition), for
+    each matrix of a stack (..., m, n)."""
+    w = weight.detach().double()
+    # Singular values are the square roots of the eigenvalues of the smaller Gram matrix: a
+    # symmetric eigensolve, several times faster than an SVD on CPU (float64 keeps the 1e-4
+    # ratio of squared values well above rounding).
+    gram = w @ w.transpose(-1, -2) if w.shape[-2] <= w.shape[-1] else w.transpose(-1, -2) @ w
+    s = torch.linalg.eigvalsh(gram).clamp_min(0).sqrt().flip(-1).reshape(-1, gram.shape[-1])
+    return [int((row > threshold * row[0]).sum()) if row[0] > 0 else 0 for row in s]
