@@ -203,9 +203,9 @@ class Search:
             if rec is not None:
                 self.telemetry.step(self.step, local, m)  # type: ignore[union-attr]
                 if self.step % c.metrics_interval == 0:
-                    vl, va = evaluate(self.model, self.monitor_batch, self.task.last_only)
+                    vl = self.telemetry.val_monitor(self.step, local, self.model,  # type: ignore[union-attr]
+                                                    self.monitor_batch, self.task.last_only)
                     cand.best_val_loss = min(cand.best_val_loss, vl)
-                    self.telemetry.val(self.step, local, vl, va)  # type: ignore[union-attr]
                     self.telemetry.effective_ranks(self.step, self.model)  # type: ignore[union-attr]
         val_loss, val_acc = evaluate(self.model, val_batches, self.task.last_only)
         cand.best_val_loss = min(cand.best_val_loss, val_loss)

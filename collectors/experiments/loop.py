@@ -106,6 +106,13 @@ class Telemetry:
                                     "statistic": stat})
         return max(sp, sn)
 
+    def val_monitor(self, step: int, local: int, model: TinyLM, batches: list[tuple[Tensor, Tensor]],
+                    last_only: bool) -> float:
+        """Evaluate `batches` for the validation monitor, log it; returns the loss."""
+        val_loss, val_acc = evaluate(model, batches, last_only)
+        self.val(step, local, val_loss, val_acc)
+        return val_loss
+
     def val(self, step: int, local: int, val_loss: float, val_acc: float) -> None:
         self.rec.log_step(step, local, val_loss=val_loss, val_acc=val_acc,
                           cusum_val=self._cusum(step, "cusum_val", "val_loss", val_loss))
