@@ -49,6 +49,7 @@ class Meter:
 
     def __init__(self) -> None:
         self.seconds = 0.0
+        self.by_method: dict[str, float] = {}
         self._depth = 0
         self._saved = []
 
@@ -56,14 +57,14 @@ class Meter:
         for cls, name in RECORDING:
             fn = getattr(cls, name)
             self._saved.append((cls, name, fn))
-            setattr(cls, name, self._wrap(fn))
+            setattr(cls, name, self._wrap(fn, f"{cls.__name__}.{name}"))
         return self
 
     def __exit__(self, *exc) -> None:
         for cls, name, fn in self._saved:
             setattr(cls, name, fn)
 
-    def _wrap(self, fn):
+    def _wrap(self, fn, label):
         meter = self
 
         def wrapped(*args, **kwargs):
@@ -74,7 +75,9 @@ class Meter:
             try:
                 return fn(*args, **kwargs)
             finally:
-                meter.seconds += time.thread_time() - t0
+                spent = time.thread_time() - t0
+                meter.seconds += spent
+                meter.by_method[label] = meter.by_method.get(label, 0.0) + spent
                 meter._depth -= 1
 
         return wrapped
@@ -109,10 +112,12 @@ def main() -> None:
                 rec_c.append(time.process_time() - c0)
                 main = time.thread_time() - m0
                 shares.append(meter.seconds / (main - meter.seconds))
+                top = sorted(meter.by_method.items(), key=lambda kv: -kv[1])[:5]
                 print(f"  {name} round {r + 1}: bare {bare_t[-1]:.1f} s (cpu {bare_c[-1]:.1f} s), "
                       f"recorded {rec_t[-1]:.1f} s (cpu {rec_c[-1]:.1f} s): wall {rec_t[-1] / bare_t[-1] - 1:+.1%}, "
                       f"cpu {rec_c[-1] / bare_c[-1] - 1:+.1%}; in-run: recording {meter.seconds:.2f} s "
-                      f"of {main:.1f} s main-thread cpu = {shares[-1]:+.1%} over the rest", flush=True)
+                      f"of {main:.1f} s main-thread cpu = {shares[-1]:+.1%} over the rest ("
+                      + ", ".join(f"{k} {v:.2f} s" for k, v in top) + ")", flush=True)
             steps = res.steps
             ratios = [b / a - 1 for a, b in zip(bare_t, rec_t, strict=True)]
             size = path.stat().st_size / 1e6

@@ -81,7 +81,7 @@ class ApoptosisConfig:
     metrics_interval: int = 25  # validation loss every so many steps
     checkpoint_every: int = 100  # neuron ages and lineage are stored at each checkpoint
     spike_window: int = 10
-    sample_chars: int = 80
+    sample_chars: int = 48
     seed: int = 0
     data_seed: int = 0
 

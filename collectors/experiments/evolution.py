@@ -49,7 +49,7 @@ class EvolutionConfig:
     activations: tuple[str, ...] = ("gelu", "silu", "relu", "tanh")
     population_size: int = 4
     generations: int = 3
-    steps_per_candidate: int = 60
+    steps_per_candidate: int = 80  # the notes: 20 leaves "barely enough time to recover"
     mutation_rate: float = 0.25
     elite_count: int = 1
     tournament_size: int = 2
@@ -69,8 +69,8 @@ class EvolutionConfig:
     p: int = 97
     train_frac: float = 0.3
     # telemetry
-    metrics_interval: int = 10
-    sample_chars: int = 80
+    metrics_interval: int = 20
+    sample_chars: int = 48
     spike_window: int = 5
     seed: int = 0
     data_seed: int = 0
