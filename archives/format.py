@@ -20,7 +20,7 @@ import numpy as np
 
 FORMAT_NAME = "epochscope-bundle"
 SEGMENT_NAME = "epochscope-segment"
-FORMAT_VERSION = "1.1"
+FORMAT_VERSION = "1.2"
 # The major version a reader accepts; a newer major is refused with a clear message.
 SUPPORTED_MAJOR = 1
 
@@ -35,7 +35,7 @@ _STR = h5py.string_dtype("utf-8")
 ELEMENT_VERSIONS = {
     "context": "1.0",
     "metrics": "1.0",
-    "series": "1.0",
+    "series": "1.1",  # 1.1: optional `step` dataset
     "checkpoints": "1.0",
     "checkpoint": "1.0",
     "tree": "2.0",
@@ -44,7 +44,7 @@ ELEMENT_VERSIONS = {
     "array-group": "1.0",
     "event-table": "1.0",
     "tables": "1.0",
-    "table": "1.0",
+    "table": "1.1",  # 1.1: optional `append` attribute (rows added to the table so far)
     "split": "1.0",
 }
 # Older major versions a reader still reads, per element (the current major always is).

@@ -21,6 +21,10 @@ from epochscope.archives.journal import journal_dir, list_segments, writer_activ
 __all__ = ["Artifact", "Bundle", "Checkpoint", "open_bundle"]
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+# Recorder.array(epoch, name, values) is stored as the artifact "array.<name>".
+ARRAY_PREFIX = "array."
+# The table a top-k checkpoint policy keeps its ranking in.
+BEST_TABLE = "best_checkpoints"
 
 
 @dataclass
@@ -171,10 +175,12 @@ class Bundle:
         self.context: dict[str, Any] = {}
         sessions: dict[str, dict[str, Any]] = {}
         series: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+        steps: dict[str, list[np.ndarray | None]] = {}  # aligned with `series` parts (since 1.2)
         events: list[dict[str, Any]] = []
         self._checkpoints: dict[int, h5py.Group] = {}
         artifacts: dict[str, list[h5py.Group]] = {}
-        self._tables: dict[str, h5py.Group] = {}
+        self._tables: dict[str, list[h5py.Group]] = {}  # a whole table, then appended rows
+        self.checkpoint_policy: dict[str, Any] | None = None
         self._metric_info: dict[str, dict[str, Any]] = {}
         self._split: h5py.Group | None = None
         self.applied: dict[str, int] = {}
@@ -185,6 +191,7 @@ class Bundle:
                 self._checkpoints, artifacts, self._tables = {}, {}, {}
                 self._metric_info = {}
                 self._split = None
+                steps, self.checkpoint_policy = {}, None
             is_main = part is self.main
             if is_main:
                 self.applied.update(fmt.attr_json(part, "applied-segments", {}))
@@ -195,6 +202,8 @@ class Bundle:
                 self.applied[jid] = max(self.applied.get(jid, 0), int(part.attrs["sequence"]))
             if "truncate-after" in part.attrs:
                 cut = int(part.attrs["truncate-after"])
+                steps = {n: [None if s is None else s[e <= cut] for (e, _), s in zip(series[n], ss, strict=True)]
+                         for n, ss in steps.items()}
                 series = {n: [(e[e <= cut], v[e <= cut]) for e, v in ps] for n, ps in series.items()}
                 events = [e for e in events if e["epoch"] <= cut]
                 self._checkpoints = {e: g for e, g in self._checkpoints.items() if e <= cut}
@@ -214,12 +223,18 @@ class Bundle:
                 for name, g in part["metrics"].items():
                     fmt.check_encoding(g, "series")
                     series.setdefault(name, []).append((g["epoch"][()], g["value"][()]))
+                    steps.setdefault(name, []).append(g["step"][()] if "step" in g else None)
             if "events" in part:
                 events.extend(_read_events(part["events"]))
             if "checkpoints" in part:
                 for g in part["checkpoints"].values():
                     fmt.check_encoding(g, "checkpoint")
                     self._checkpoints[int(g.attrs["epoch"])] = g
+            for epoch in fmt.attr_json(part, "drop-checkpoints", []):
+                self._checkpoints.pop(int(epoch), None)
+            policy = fmt.attr_json(part, "checkpoint-policy")
+            if policy is not None:
+                self.checkpoint_policy = policy
             if "artifacts" in part:
                 for name, g in part["artifacts"].items():
                     fmt.check_encoding(g, "artifact")
@@ -229,7 +244,11 @@ class Bundle:
             if "tables" in part:
                 for name, g in part["tables"].items():
                     fmt.check_encoding(g, "table")
-                    self._tables[name] = g
+                    if bool(g.attrs.get("append", False)) and name in self._tables:
+                        _check_table_columns(name, self._tables[name][0], g)
+                        self._tables[name].append(g)
+                    else:
+                        self._tables[name] = [g]
             if "split" in part:
                 fmt.check_encoding(part["split"], "split")
                 self._split = part["split"]  # a later split replaces an earlier one
@@ -237,6 +256,11 @@ class Bundle:
         self._series = {
             n: (np.concatenate([e for e, _ in ps]).astype(np.int64), np.concatenate([v for _, v in ps]))
             for n, ps in series.items()
+        }
+        self._steps = {
+            n: np.concatenate([np.full(len(e), -1, np.int64) if s is None else np.asarray(s, np.int64)
+                               for (e, _), s in zip(series[n], ss, strict=True)])
+            for n, ss in steps.items() if any(s is not None for s in ss)
         }
         self._events = sorted(events, key=lambda e: e["epoch"])  # stable: write order kept
         self._artifacts = {n: Artifact(n, ps) for n, ps in artifacts.items() if ps}
@@ -286,6 +310,36 @@ class Bundle:
 
     def metrics(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         return dict(self._series)
+
+    def series_steps(self, name: str) -> np.ndarray | None:
+        """The step index beside each epoch of a per-step series (`Recorder.log_step`), or
+        None for a series logged per epoch only; -1 marks points logged without a step."""
+        self.series(name)  # KeyError listing the series when absent
+        return self._steps.get(name)
+
+    @property
+    def array_names(self) -> list[str]:
+        """Per-epoch arrays recorded with `Recorder.array` (artifacts named `array.<name>`)."""
+        return sorted(n.removeprefix(ARRAY_PREFIX) for n in self._artifacts if n.startswith(ARRAY_PREFIX))
+
+    def array(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(epochs, stacked values) of a recorded per-epoch array."""
+        try:
+            art = self._artifacts[ARRAY_PREFIX + name]
+        except KeyError:
+            raise KeyError(f"no recorded array {name!r}; have: {', '.join(self.array_names) or 'none'}") from None
+        return art.per_epoch(name)
+
+    @property
+    def best_checkpoints(self) -> list[dict[str, Any]]:
+        """Checkpoints kept by a top-k policy (`Recorder.keep_best`), best first:
+        dicts with epoch, score and rank; [] without a policy."""
+        if not self.checkpoint_policy or BEST_TABLE not in self._tables:
+            return []
+        t = self.table(BEST_TABLE)
+        return [{"epoch": int(e), "score": float(s), "rank": int(r)}
+                for e, s, r in zip(t["epoch"], t["score"], t["rank"], strict=True)
+                if int(e) in self._checkpoints]
 
     @property
     def metric_info(self) -> dict[str, dict[str, Any]]:
@@ -337,8 +391,11 @@ class Bundle:
 
     def table(self, name: str) -> dict[str, np.ndarray]:
         """Columns in their stored order, with their stored dtypes (strings as str objects)."""
-        g = self._tables[name]
-        return {col: fmt.read_array(g[col]) for col in fmt.attr_json(g, "columns", [])}
+        parts = self._tables[name]
+        columns = fmt.attr_json(parts[0], "columns", [])
+        if len(parts) == 1:
+            return {col: fmt.read_array(parts[0][col]) for col in columns}
+        return {col: np.concatenate([fmt.read_array(g[col]) for g in parts]) for col in columns}
 
     @property
     def split(self) -> dict[str, Any] | None:
@@ -377,6 +434,8 @@ class Bundle:
             sessions=self._sessions,
             applied=self.applied,
             metrics=dict(self._series),
+            metric_steps=dict(self._steps),
+            checkpoint_policy=self.checkpoint_policy,
             events=self._events,
             checkpoints=dict(self._checkpoints),
             artifacts=arts,
@@ -441,6 +500,15 @@ def _check_root(f: h5py.File, expected: str, path: Path) -> None:
             f"{path} uses bundle format {version}, newer than this epochscope reads "
             f"({fmt.FORMAT_VERSION}); upgrade epochscope"
         )
+
+
+def _check_table_columns(name: str, first: h5py.Group, rows: h5py.Group) -> None:
+    """Appended rows must have the table's columns and dtypes (the writer checks it too)."""
+    a = (fmt.attr_json(first, "columns", []), fmt.attr_json(first, "dtypes", {}))
+    b = (fmt.attr_json(rows, "columns", []), fmt.attr_json(rows, "dtypes", {}))
+    if a != b:
+        raise BundleError(f"table {name!r}: appended rows have columns {b[0]} {b[1]}, "
+                          f"the table has {a[0]} {a[1]}")
 
 
 def _read_events(g: h5py.Group) -> list[dict[str, Any]]:

@@ -68,6 +68,13 @@ class Segment:
     truncate_after: int | None = None
     # The dataset split: {"n": int, "subsets": {name: sorted int64 indices}, "meta": JSON}
     split: Mapping[str, Any] | None = None
+    # Since 1.2. A step index beside the epoch for series named here (same length as epochs).
+    metric_steps: dict[str, np.ndarray] = field(default_factory=dict)
+    # Rows appended to tables (columns of equal length), after what earlier parts hold.
+    table_rows: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    # Checkpoints removed from the bundle (a top-k policy evicted them), and that policy.
+    drop_checkpoints: list[int] = field(default_factory=list)
+    checkpoint_policy: dict[str, Any] | None = None
     # Only in a consolidated file: every session record, and per journal id the highest
     # segment sequence already folded in (so a crash right after the swap never applies twice).
     sessions: list[dict[str, Any]] | None = None
@@ -78,6 +85,7 @@ class Segment:
             self.context or self.session or self.metrics or self.events or self.checkpoints
             or self.artifacts or self.tables or self.metric_info or self.truncate_after is not None
             or self.split is not None
+            or self.table_rows or self.drop_checkpoints or self.checkpoint_policy
         )
 
 
@@ -196,6 +204,10 @@ def write_content(f: h5py.File, seg: Segment, *, deferred: list | None = None) -
         fmt.set_attr_json(f, "applied-segments", seg.applied)
     if seg.truncate_after is not None:
         f.attrs["truncate-after"] = int(seg.truncate_after)
+    if seg.drop_checkpoints:
+        fmt.set_attr_json(f, "drop-checkpoints", sorted(int(e) for e in seg.drop_checkpoints))
+    if seg.checkpoint_policy is not None:
+        fmt.set_attr_json(f, "checkpoint-policy", seg.checkpoint_policy)
     if seg.metrics or seg.metric_info:
         g = f.create_group("metrics")
         fmt.set_encoding(g, "metrics")
@@ -206,6 +218,11 @@ def write_content(f: h5py.File, seg: Segment, *, deferred: list | None = None) -
             fmt.set_encoding(s, "series")
             fmt.write_array(s, "epoch", np.asarray(epochs, dtype=np.int64))
             fmt.write_array(s, "value", np.asarray(values, dtype=np.float64))
+            if name in seg.metric_steps:
+                steps = np.asarray(seg.metric_steps[name], dtype=np.int64)
+                if steps.shape != np.shape(epochs):
+                    raise ValueError(f"series {name!r}: {steps.shape[0]} steps for {len(epochs)} epochs")
+                fmt.write_array(s, "step", steps)
     if seg.events:
         _write_events(f, seg.events)
     if seg.checkpoints:
@@ -230,11 +247,17 @@ def write_content(f: h5py.File, seg: Segment, *, deferred: list | None = None) -
             _write_artifact(g.create_group(fmt.check_name(name)), art)
     if seg.split is not None:
         write_split(f.create_group("split"), seg.split)
-    if seg.tables:
+    if seg.tables or seg.table_rows:
         g = f.create_group("tables")
         fmt.set_encoding(g, "tables")
         for name, columns in seg.tables.items():
             write_table(g.create_group(fmt.check_name(name)), columns)
+        for name, columns in seg.table_rows.items():
+            if name in seg.tables:
+                raise ValueError(f"table {name!r} is both replaced and appended to in one segment")
+            t = g.create_group(fmt.check_name(name))
+            write_table(t, columns)
+            t.attrs["append"] = True
 
 
 def _write_events(f: h5py.File, events: list[dict[str, Any]]) -> None:

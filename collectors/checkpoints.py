@@ -214,10 +214,11 @@ def _build(meta: dict[str, Any], factory: Callable[..., torch.nn.Module] | None)
 def _import_builtin_models() -> None:
     import importlib
 
-    try:
-        importlib.import_module("epochscope.collectors.model")
-    except ModuleNotFoundError:
-        pass
+    for module in ("epochscope.collectors.model", "epochscope.collectors.experiments.lm"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError:
+            pass
 
 
 def _load_weights_strict(model: torch.nn.Module, stored: dict[str, Any], dtypes: dict[str, str],

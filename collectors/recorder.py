@@ -7,11 +7,16 @@
 Scalars are buffered in memory (a dict lookup and two list appends per value) and written
 as one journal segment every `flush_interval` seconds, at each checkpoint and on close, so
 a killed run keeps everything up to its last flush.
+
+Beyond scalars: `log_step` (per-step series with a step index beside the epoch), `array`
+(per-epoch arrays), `table`/`append_rows`/`row` (whole or growing tables), `event`, and
+`keep_best` (keep only the top-k checkpoints by a metric, as Lightning's ModelCheckpoint).
 """
 
 from __future__ import annotations
 
 import getpass
+import math
 import os
 import platform
 import socket
@@ -26,8 +31,9 @@ from typing import Any
 import numpy as np
 
 from epochscope import __version__
-from epochscope.archives import BundleWriter, Segment
+from epochscope.archives import ArtifactUpdate, BundleWriter, Segment
 from epochscope.archives.format import check_name
+from epochscope.archives.reader import ARRAY_PREFIX, BEST_TABLE
 from epochscope.errors import EpochscopeError
 
 __all__ = ["Recorder"]
@@ -64,6 +70,20 @@ class Recorder:
         self._points = 0
         self._last_flush = time.monotonic()
         self.resume_epoch: int | None = None
+        # Per-step series, per-epoch arrays, appended table rows: buffered like scalars.
+        self._step_buffer: dict[str, tuple[list[int], list[int], list[float]]] = {}
+        self._stepped: set[str] = set()  # a series name keeps one kind: per step or per epoch
+        self._seen_per_epoch: set[str] = set()
+        self._resuming = resume
+        self._arrays: dict[str, tuple[list[int], list[np.ndarray]]] = {}
+        self._array_shapes: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
+        self._rows: dict[str, dict[str, list[Any]]] = {}
+        self._schemas: dict[str, dict[str, np.dtype]] = {}
+        # keep_best: (monitor, k, mode), the kept (score, epoch) best first, the monitor's last value
+        self._policy: tuple[str, int, str] | None = None
+        self._best: list[tuple[float, int]] = []
+        self._always: set[int] = set()
+        self._monitor_last: float | None = None
         # durable=False skips fsync: a killed process still leaves only whole segments, but a
         # power loss may drop the newest ones (never corrupt older data).
         self._writer = BundleWriter(self.path, create=not resume, overwrite=overwrite, durable=durable)
@@ -104,10 +124,14 @@ class Recorder:
             entry = buf.get(name)
             if entry is None:
                 check_name(name)
+                if name in self._stepped:
+                    raise EpochscopeError(f"series {name!r} is logged per step: use log_step for it")
                 entry = buf[name] = ([], [])
             entry[0].append(epoch)
             entry[1].append(float(value))
         self._points += len(scalars)
+        if self._policy is not None and self._policy[0] in scalars:
+            self._monitor_last = float(scalars[self._policy[0]])
         if self._points >= _MAX_BUFFERED_POINTS or time.monotonic() - self._last_flush >= self.flush_interval:
             self.flush()
 
@@ -125,26 +149,175 @@ class Recorder:
         if fields:
             self._info.setdefault(name, {}).update(fields)
 
+    def log_step(self, epoch: int, step: int, **scalars: float) -> None:
+        """Buffer per-step scalars: `step` (e.g. the step inside the epoch, or the global step)
+        is stored beside `epoch`, for monitors that run every step inside an epoch."""
+        buf = self._step_buffer
+        for name, value in scalars.items():
+            entry = buf.get(name)
+            if entry is None:
+                check_name(name)
+                if name in self._buffer or name in self._seen_per_epoch:
+                    raise EpochscopeError(f"series {name!r} is logged per epoch: use log for it")
+                self._stepped.add(name)
+                entry = buf[name] = ([], [], [])
+            entry[0].append(epoch)
+            entry[1].append(step)
+            entry[2].append(float(value))
+        self._points += len(scalars)
+        if self._policy is not None and self._policy[0] in scalars:
+            self._monitor_last = float(scalars[self._policy[0]])
+        if self._points >= _MAX_BUFFERED_POINTS or time.monotonic() - self._last_flush >= self.flush_interval:
+            self.flush()
+
+    def array(self, epoch: int, name: str, values: Any) -> None:
+        """Record an array at `epoch` (e.g. every neuron's age at a checkpoint).
+
+        Stored as the artifact `array.<name>` (rows stacked per epoch), so every epoch of one
+        name must have the same shape and dtype kind. Read back with `Bundle.array(name)`.
+        """
+        arr = np.array(values)  # a copy: the caller may change its array after this call
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"array {name!r}: numbers or bools only, not {arr.dtype}")
+        known = self._array_shapes.get(name)
+        if known is None:
+            check_name(name)
+            self._array_shapes[name] = (arr.shape, arr.dtype)
+        elif known[0] != arr.shape:
+            raise ValueError(f"array {name!r}: shape {arr.shape} at epoch {epoch}, "
+                             f"earlier epochs have {known[0]}")
+        elif not np.can_cast(arr.dtype, known[1], casting="same_kind"):
+            raise TypeError(f"array {name!r}: {arr.dtype} at epoch {epoch}, earlier epochs are {known[1]}")
+        else:
+            arr = arr.astype(known[1], copy=False)
+        entry = self._arrays.setdefault(name, ([], []))
+        entry[0].append(int(epoch))
+        entry[1].append(arr)
+        self._points += max(1, arr.size // 64)
+
     def event(self, epoch: int, kind: str, message: str = "", payload: dict[str, Any] | None = None) -> None:
         """Record something that happened at `epoch` (a switch, a pruning step, an alarm...)."""
         self._events.append({"epoch": int(epoch), "kind": str(kind), "message": str(message),
                              "payload": payload or {}})
 
-    def checkpoint(self, epoch: int, model: Any, optimizer: Any = None, *, rng: bool = True) -> None:
+    def checkpoint(self, epoch: int, model: Any, optimizer: Any = None, *, rng: bool = True,
+                   score: float | None = None, always: bool = False) -> bool:
         """Store weights, optimizer and RNG state at `epoch`, plus the model's class and config.
 
         Pending metrics and events are written in the same atomic segment. It is durable
         once the next `flush` (or the next timed flush, or `close`) returns.
+        After `keep_best`, the checkpoint is ranked by `score` (default: the monitored
+        metric's last logged value) and stored only if it is among the best k; one that
+        falls out of the top k is removed. `always=True` stores it unranked, never removed.
+        Returns whether it was stored.
         """
         from epochscope.collectors.checkpoints import capture_checkpoint
+
+        if self._policy is not None and not always:
+            return self._ranked_checkpoint(int(epoch), model, optimizer, rng, score)
+        if self._policy is not None:
+            self._always.add(int(epoch))
 
         meta, tree = capture_checkpoint(model, optimizer, rng=rng)
         # The fsync happens in the background: training goes on while the disk catches up.
         self._write(checkpoints={int(epoch): (meta, tree)}, wait=False)
+        return True
+
+    def keep_best(self, monitor: str, k: int = 1, mode: str = "min") -> None:
+        """Keep only the `k` best checkpoints by metric `monitor` (`mode` "min" or "max").
+
+        Like Lightning's `ModelCheckpoint(monitor=..., save_top_k=k, mode=...)`: from now on
+        `checkpoint` ranks each call; the bundle records the policy and the ranking (table
+        `best_checkpoints`, `Bundle.best_checkpoints`). NaN scores are never kept.
+        """
+        if mode not in ("min", "max"):
+            raise EpochscopeError(f"keep_best: mode={mode!r} must be 'min' or 'max'")
+        if int(k) < 1:
+            raise EpochscopeError(f"keep_best: k={k} must be at least 1")
+        check_name(monitor)
+        self._policy = (monitor, int(k), mode)
+        if self.resume_epoch is not None:  # continue the ranking the bundle holds
+            with self._writer.open_reader() as b:
+                self._best = [(r["score"], r["epoch"]) for r in b.best_checkpoints]
+        self._write(checkpoint_policy={"kind": "top-k", "monitor": monitor, "k": int(k), "mode": mode})
+
+    def _ranked_checkpoint(self, epoch: int, model: Any, optimizer: Any, rng: bool,
+                           score: float | None) -> bool:
+        from epochscope.collectors.checkpoints import capture_checkpoint
+
+        monitor, k, mode = self._policy  # type: ignore[misc]
+        if score is None:
+            if self._monitor_last is None:
+                raise EpochscopeError(f"checkpoint at epoch {epoch}: no {monitor!r} logged yet "
+                                      "to rank it by (log it first, or pass score=)")
+            score = self._monitor_last
+        score = float(score)
+        if not math.isfinite(score):
+            return False
+        sign = 1.0 if mode == "min" else -1.0
+        ranked = sorted([*self._best, (score, epoch)], key=lambda se: (sign * se[0], se[1]))[:k]
+        if (score, epoch) not in ranked:
+            return False
+        dropped = [e for s, e in self._best if (s, e) not in ranked and e not in self._always]
+        self._best = ranked
+        table = {"rank": np.arange(1, len(ranked) + 1, dtype=np.int64),
+                 "epoch": np.asarray([e for _, e in ranked], dtype=np.int64),
+                 "score": np.asarray([s for s, _ in ranked], dtype=np.float64)}
+        meta, tree = capture_checkpoint(model, optimizer, rng=rng)
+        self._write(checkpoints={epoch: (meta, tree)}, drop_checkpoints=dropped,
+                    tables={BEST_TABLE: table}, wait=False)
+        return True
 
     def table(self, name: str, columns: dict[str, Any]) -> None:
-        """Store (or replace) a small named table, e.g. the candidates of a search."""
-        self._write(tables={name: {k: np.asarray(v) for k, v in columns.items()}})
+        """Store (or replace) a small named table, e.g. the candidates of a search.
+
+        Rows appended to `name` before and not yet written are replaced too; later
+        `append_rows` extend this table and must match its columns.
+        """
+        cols = {k: np.asarray(v) for k, v in columns.items()}
+        self._rows.pop(name, None)
+        self._schemas[name] = {k: _column_dtype(v) for k, v in cols.items()}
+        self._write(tables={name: cols})
+
+    def append_rows(self, name: str, columns: dict[str, Any]) -> None:
+        """Append rows to table `name` (columns of equal length), creating it on first use.
+
+        The first rows fix the columns and their dtypes; later rows must have the same
+        columns and are cast to those dtypes (an int into a float column is fine, a float
+        into an int column or a string into a number column is an error). Written at the
+        next flush, in order, so a growing table survives a crash up to its last flush.
+        """
+        schema = self._schemas.get(name)
+        if schema is None:
+            check_name(name)
+            schema = self._schemas[name] = self._stored_schema(name) or {
+                check_name(str(k)): _column_dtype(np.asarray(v)) for k, v in columns.items()}
+        if list(columns) != list(schema):
+            raise EpochscopeError(f"table {name!r}: rows have columns {list(columns)}, "
+                                  f"the table has {list(schema)}")
+        cast, lengths = {}, set()
+        for col, values in columns.items():
+            arr = np.atleast_1d(np.asarray(values))
+            cast[col] = _cast_column(name, col, arr, schema[col])
+            lengths.add(len(arr))
+        if len(lengths) > 1:
+            raise ValueError(f"table {name!r}: appended columns differ in length: {sorted(lengths)}")
+        pending = self._rows.setdefault(name, {c: [] for c in schema})
+        for col, arr in cast.items():
+            pending[col].append(arr)
+        self._points += lengths.pop() * len(schema)
+
+    def row(self, name: str, **cells: Any) -> None:
+        """Append one row to table `name` (see `append_rows`)."""
+        self.append_rows(name, {k: [v] for k, v in cells.items()})
+
+    def _stored_schema(self, name: str) -> dict[str, np.dtype] | None:
+        if not self._resuming:
+            return None
+        with self._writer.open_reader() as b:
+            if name not in b.table_names:
+                return None
+            return {c: _column_dtype(v) for c, v in b.table(name).items()}
 
     # -- telemetry profile (archives/telemetry.py; written by collectors/telemetry.py) --------
     @property
@@ -210,11 +383,35 @@ class Recorder:
                    for name, (e, v) in self._buffer.items() if e}
         self._writer.write(Segment(metrics=metrics, events=self._events, metric_info=self._info, **extra),
                            wait=wait)
+        extra.update(self._pending_extras(metrics))
+        self._writer.write(Segment(metrics=metrics, events=self._events, **extra), wait=wait)
+        self._seen_per_epoch.update(self._buffer)
         self._buffer = {}
+        self._step_buffer, self._arrays, self._rows = {}, {}, {}
         self._events = []
         self._info = {}
         self._points = 0
         self._last_flush = time.monotonic()
+
+    def _pending_extras(self, metrics: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, Any]:
+        """Per-step series (into `metrics`), arrays and appended rows for the next segment."""
+        out: dict[str, Any] = {}
+        steps = {}
+        for name, (e, st, v) in self._step_buffer.items():
+            metrics[name] = (np.asarray(e, dtype=np.int64), np.asarray(v, dtype=np.float64))
+            steps[name] = np.asarray(st, dtype=np.int64)
+        if steps:
+            out["metric_steps"] = steps
+        if self._arrays:
+            out["artifacts"] = {
+                ARRAY_PREFIX + name: ArtifactUpdate(
+                    version="recorder-1", epochs=np.asarray(eps, dtype=np.int64),
+                    per_epoch={name: np.stack(vals)}, params={"recorded_by": "Recorder.array"})
+                for name, (eps, vals) in self._arrays.items()}
+        if self._rows:
+            out["table_rows"] = {name: {c: np.concatenate(parts) for c, parts in cols.items()}
+                                 for name, cols in self._rows.items()}
+        return out
 
     def close(self, status: str = "complete") -> None:
         """Flush, mark the session ended with `status`, and consolidate into one file."""
@@ -246,7 +443,27 @@ class Recorder:
 
     def _last_epoch(self) -> int:
         last = [e[-1] for e, _ in self._buffer.values() if e]
+        last += [e[0][-1] for e in self._step_buffer.values() if e[0]]
         return int(max(last)) if last else (self.resume_epoch or 0)
+
+
+def _column_dtype(arr: np.ndarray) -> np.dtype:
+    """The stored dtype of a table column: strings as object, numbers as given."""
+    if arr.dtype.kind in "UOS":
+        return np.dtype(object)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"table column of dtype {arr.dtype}: numbers, bools or strings only")
+    return arr.dtype
+
+
+def _cast_column(table: str, col: str, arr: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    if dtype.kind == "O":
+        if arr.dtype.kind not in "UOS":
+            raise EpochscopeError(f"table {table!r} column {col!r} holds strings, got {arr.dtype}")
+        return np.asarray([str(x) for x in arr], dtype=object)
+    if arr.dtype.kind in "UOS" or not np.can_cast(arr.dtype, dtype, casting="same_kind"):
+        raise EpochscopeError(f"table {table!r} column {col!r} is {dtype}, cannot store {arr.dtype} in it")
+    return arr.astype(dtype, copy=False)
 
 
 def _seeds_from(config: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,13 @@ A spec (TOML or JSON) names a preset, base overrides and a grid (or an explicit 
     p = [53, 59]
     model_seed = [0, 1]
 
+`design = "taguchi"` runs a Taguchi orthogonal array over the grid's factors instead of
+their full product (16 runs for up to five factors of four levels, see collectors/design.py);
+`experiment = "apoptosis"` (or "evolution") sweeps that experiment's config instead of the
+modular-addition one. Once every variant has finished, the main effect of each factor on
+`response` (a key of the variants' final figures; `goal` "min" or "max") is computed and
+stored in the manifest under "main_effects".
+
 Each variant is named from its grid values (`p53_model_seed0`) and trains into
 `OUT/<name>/<variant>.h5`; `OUT/<name>/sweep.json` (the manifest, written atomically) ties them
 together with each variant's status and error. Re-running skips finished variants and resumes
@@ -33,12 +40,18 @@ from pathlib import Path
 from typing import Any
 
 from epochscope.collectors.config import TrainConfig, load_config, preset
+from epochscope.collectors.design import main_effects, taguchi_points
 from epochscope.errors import EpochscopeError
 
 __all__ = ["SweepResult", "SweepSpec", "load_spec", "run_sweep", "variant_name"]
 
 MANIFEST = "sweep.json"
-_SPEC_KEYS = {"name", "preset", "base", "grid", "variants", "config"}
+_SPEC_KEYS = {"name", "preset", "base", "grid", "variants", "config", "experiment", "design",
+              "response", "goal"}
+DESIGNS = ("grid", "taguchi")
+# The figure main effects are computed on when a spec names none, and whether lower is better.
+DEFAULT_RESPONSE = {"modular-addition": ("test_loss", "min"), "evolution": ("best_fitness", "max"),
+                    "apoptosis": ("final_val_loss", "min")}
 
 
 @dataclass
@@ -51,21 +64,42 @@ class SweepSpec:
     preset: str | None = None
     config: str | None = None  # a config file the base overrides apply to
     explicit: list[dict[str, Any]] = field(default_factory=list)  # [[variants]] tables
+    experiment: str = "modular-addition"
+    design: str = "grid"
+    response: str | None = None
+    goal: str | None = None
+
+    @property
+    def array(self) -> str | None:
+        """The orthogonal array of a Taguchi design, e.g. "L16(4^5)"."""
+        return taguchi_points(self.grid)[1] if self.design == "taguchi" else None
 
     def points(self) -> list[dict[str, Any]]:
-        """The overrides of each variant: the grid's product, then the explicit variants."""
+        """The overrides of each variant: the grid's product (or its Taguchi array), then the
+        explicit variants."""
         keys = list(self.grid)
-        grid = [dict(zip(keys, values, strict=True))
-                for values in itertools.product(*(self.grid[k] for k in keys))] if keys else []
+        if self.design == "taguchi":
+            grid = taguchi_points(self.grid)[0]
+        else:
+            grid = [dict(zip(keys, values, strict=True))
+                    for values in itertools.product(*(self.grid[k] for k in keys))] if keys else []
         return grid + [dict(v) for v in self.explicit]
 
-    def variants(self) -> list[tuple[str, dict[str, Any], TrainConfig]]:
+    def response_goal(self) -> tuple[str, str]:
+        response, goal = DEFAULT_RESPONSE.get(self.experiment, ("final_val_loss", "min"))
+        return self.response or response, self.goal or goal
+
+    def variants(self) -> list[tuple[str, dict[str, Any], Any]]:
         """(name, overrides, full config) for every variant, in order."""
         out = []
         for params in self.points():
             vname = variant_name(params)
             overrides = {**self.base, **params, "name": f"{self.name}/{vname}"}
-            if self.config:
+            if self.experiment != "modular-addition":
+                from epochscope.collectors.experiments import experiment
+
+                cfg = experiment(self.experiment).load_config(self.config, overrides)
+            elif self.config:
                 cfg = load_config(self.config, overrides)
             else:
                 cfg = load_config(preset(self.preset or "demo").to_dict(), overrides)
@@ -76,8 +110,15 @@ class SweepSpec:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "preset": self.preset, "config": self.config,
-                "base": self.base, "grid": self.grid, "variants": self.explicit}
+        out = {"name": self.name, "preset": self.preset, "config": self.config,
+               "base": self.base, "grid": self.grid, "variants": self.explicit}
+        if self.experiment != "modular-addition":
+            out["experiment"] = self.experiment
+        if self.design != "grid":
+            out["design"], out["array"] = self.design, self.array
+        if self.response or self.goal:
+            out["response"], out["goal"] = self.response_goal()
+        return out
 
 
 def variant_name(params: dict[str, Any]) -> str:
@@ -122,11 +163,25 @@ def load_spec(source: str | os.PathLike | dict[str, Any]) -> SweepSpec:
             raise EpochscopeError(f"{origin}: grid.{key} must be a non-empty list")
     if not all(isinstance(v, dict) and v for v in explicit):
         raise EpochscopeError(f"{origin}: each [[variants]] entry must be a non-empty table")
+    from epochscope.collectors.experiments import EXPERIMENT_NAMES
+    from epochscope.collectors.experiments.base import one_of
+
+    experiment_name = one_of("experiment", str(data.get("experiment", "modular-addition")), EXPERIMENT_NAMES)
+    design = one_of("design", str(data.get("design", "grid")), DESIGNS)
+    if design == "taguchi" and not grid:
+        raise EpochscopeError(f"{origin}: a Taguchi design needs a [grid] of factors and their levels")
+    goal = data.get("goal")
+    if goal is not None:
+        one_of("goal", str(goal), ("min", "max"))
+    if experiment_name != "modular-addition" and data.get("preset"):
+        raise EpochscopeError(f"{origin}: preset applies to the modular-addition experiment only")
     name = str(data.get("name") or (Path(origin).stem if origin != "spec" else "sweep"))
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", name):
         raise EpochscopeError(f"{origin}: sweep name {name!r} must be letters, digits, '.', '_', '+', '-'")
     spec = SweepSpec(name=name, base=dict(data.get("base") or {}), grid=grid,
-                     preset=data.get("preset"), config=data.get("config"), explicit=list(explicit))
+                     preset=data.get("preset"), config=data.get("config"), explicit=list(explicit),
+                     experiment=experiment_name, design=design,
+                     response=data.get("response"), goal=goal)
     spec.variants()  # validates every variant's config now, before anything runs
     return spec
 
@@ -138,6 +193,8 @@ class SweepResult:
     directory: Path
     manifest: Path
     variants: list[dict[str, Any]] = field(default_factory=list)
+
+    main_effects: dict[str, Any] | None = None
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -164,18 +221,25 @@ def _bundle_state(path: Path) -> str:
 
 
 def run_variant(config_dict: dict[str, Any], path: str, resume: bool | None,
-                analyze: bool = False) -> dict[str, Any]:
-    """Train (resume=None: skip training) and optionally analyse one variant; never raises."""
+                analyze: bool = False, experiment: str = "modular-addition") -> dict[str, Any]:
+    """Train (resume=None: skip training) and optionally analyse one variant; never raises.
+
+    Experiments other than modular addition do not resume: an interrupted one starts over.
+    """
     import torch
 
-    from epochscope.collectors.config import TrainConfig
     from epochscope.collectors.train import train
 
     torch.set_num_threads(1)  # one variant per worker process, one core each
     t0 = time.time()
     try:
         final = None
-        if resume is not None:
+        if resume is not None and experiment != "modular-addition":
+            from epochscope.collectors.experiments import experiment as get_experiment
+
+            exp = get_experiment(experiment)
+            final = exp.run(exp.load_config(config_dict), path, overwrite=True).final
+        elif resume is not None:
             final = train(TrainConfig.from_dict(config_dict), path, resume=resume, progress=False).final
         if analyze:
             from epochscope.collectors.analysis import analyze as run_analyze
@@ -235,8 +299,8 @@ def run_sweep(spec: SweepSpec, out_dir: str | os.PathLike, *, scheduler: str | N
         try:
             futures = {}
             for vname, cfg, path, resume in todo:
-                fut = client.submit(run_variant, cfg.to_dict(), str(path.resolve()), resume, analyze,
-                                    key=f"epochscope-{spec.name}-{vname}-{time.time_ns()}", pure=False)
+                fut = client.submit(run_variant, _config_dict(cfg), str(path.resolve()), resume, analyze,
+                                    spec.experiment, key=f"epochscope-{spec.name}-{vname}-{time.time_ns()}", pure=False)
                 futures[fut] = vname
                 entries[vname]["status"] = "running"
             _write_manifest(manifest, spec, entries)
@@ -254,7 +318,46 @@ def run_sweep(spec: SweepSpec, out_dir: str | os.PathLike, *, scheduler: str | N
             client.close()
             if cluster is not None:
                 cluster.close()
-    return SweepResult(directory, manifest, list(entries.values()))
+    effects = sweep_main_effects(spec, directory, entries)
+    if effects is not None:
+        _write_manifest(manifest, spec, entries, main_effects=effects)
+    return SweepResult(directory, manifest, list(entries.values()), main_effects=effects)
+
+
+def _config_dict(cfg: Any) -> dict[str, Any]:
+    if hasattr(cfg, "to_dict"):
+        return cfg.to_dict()
+    from epochscope.collectors.experiments.base import config_to_dict
+
+    return config_to_dict(cfg)
+
+
+def sweep_main_effects(spec: SweepSpec, directory: Path, entries: dict[str, dict[str, Any]]
+                       ) -> dict[str, Any] | None:
+    """Main effects of the grid's factors on the spec's response, from every finished variant
+    (its final figures: the run's result, or the bundle's "finished" event); None without a grid."""
+    from epochscope.archives import open_bundle
+
+    if not spec.grid:
+        return None
+    response, goal = spec.response_goal()
+    values: list[float | None] = []
+    points = []
+    for entry in entries.values():
+        final = entry.get("final")
+        if final is None and entry["status"] == "complete":
+            try:
+                with open_bundle(directory / entry["bundle"]) as b:
+                    done = b.events("finished")
+                    final = done[-1]["payload"] if done else None
+            except EpochscopeError:
+                final = None
+        value = (final or {}).get(response) if entry["status"] == "complete" else None
+        values.append(float(value) if isinstance(value, (int, float)) else None)
+        points.append({k: v for k, v in entry["params"].items() if k in spec.grid})
+    effects = main_effects(points, values, goal)
+    effects.update(response=response, design=spec.design, array=spec.array)
+    return effects
 
 
 def _analysed(path: Path) -> bool:
@@ -278,11 +381,14 @@ def _failure_reason(path: Path) -> str | None:
         return None
 
 
-def _write_manifest(path: Path, spec: SweepSpec, entries: dict[str, dict[str, Any]]) -> None:
-    """Atomically (re)write the manifest: the spec and every variant's state."""
-    data = {"format": "epochscope-sweep", "version": "1.0", "spec": spec.to_dict(),
+def _write_manifest(path: Path, spec: SweepSpec, entries: dict[str, dict[str, Any]],
+                    main_effects: dict[str, Any] | None = None) -> None:
+    """Atomically (re)write the manifest: the spec, every variant's state, the main effects."""
+    data = {"format": "epochscope-sweep", "version": "1.1", "spec": spec.to_dict(),
             "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "variants": list(entries.values())}
+    if main_effects is not None:
+        data["main_effects"] = main_effects
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=2, default=str))
     os.replace(tmp, path)

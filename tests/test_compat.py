@@ -17,7 +17,7 @@ def test_current_format_has_a_golden_file():
     assert (DATA / f"bundle-{FORMAT_VERSION}.bundle").is_file(), "run tests/data/make_golden.py"
 
 
-@pytest.mark.parametrize("version", ["1.0", "1.1"])
+@pytest.mark.parametrize("version", ["1.0", "1.1", "1.2"])
 def test_reads_golden_file(version):
     path = DATA / f"bundle-{version}.bundle"
     assert verify_bundle(path).ok
@@ -29,6 +29,19 @@ def test_reads_golden_file(version):
         np.testing.assert_allclose(b.series("train_loss")[1], np.linspace(2.0, 0.1, 5))
         np.testing.assert_array_equal(b.series("test_acc")[0], [0, 2, 4])
         assert b.events()[0]["payload"] == {"confidence": 0.9}
+        if version >= "1.2":  # a top-k policy evicted epoch 4 in favour of epoch 5
+            assert b.checkpoint_epochs == [5] and b.best_checkpoints == [{"epoch": 5, "score": 0.1, "rank": 1}]
+            assert b.checkpoint_policy == {"kind": "top-k", "monitor": "train_loss", "k": 1, "mode": "min"}
+            np.testing.assert_array_equal(b.series_steps("loss_step"), [0, 1, 0])
+            assert b.series_steps("train_loss") is None
+            assert list(b.table("candidates")["id"]) == ["a", "b", "c"]
+            np.testing.assert_array_equal(b.table("candidates")["fitness"], [0.5, 0.25, 0.75])
+            assert b.array_names == ["neuron_age"]
+            np.testing.assert_array_equal(b.array("neuron_age")[1], [[0, 3]])
+            assert list(b.table("candidates")["id"])[:2] == ["a", "b"]
+            return
+        assert b.series_steps("train_loss") is None and b.checkpoint_policy is None
+        assert b.array_names == [] and b.best_checkpoints == []
         ck = b.checkpoint(4)
         assert ck.meta["model_config"] == {"d": 2}
         np.testing.assert_array_equal(ck.state["model"]["W"], [[0, 1], [2, 3]])

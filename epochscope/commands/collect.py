@@ -19,11 +19,6 @@ def file_stem(name: str) -> str:
     return stem[:120] or "run"
 
 
-# `collect --experiment NAME`: module with `config_from(overrides, base)` and
-# `run(config, output, overwrite=..., progress=...)` returning a result with `describe()`.
-EXPERIMENTS = {
-    "morphogenesis": "epochscope.collectors.experiments.morphogenesis",
-}
 
 
 def _echo_warnings(caught: list[warnings.WarningMessage]) -> None:
@@ -31,7 +26,15 @@ def _echo_warnings(caught: list[warnings.WarningMessage]) -> None:
         click.echo(f"warning: {w.message}", err=True)
 
 
+_EXPERIMENTS = ("modular-addition", "evolution", "apoptosis", "morphogenesis")  # experiments.EXPERIMENT_NAMES
+
+
 @click.command()
+@click.option("--experiment", type=click.Choice(_EXPERIMENTS), default="modular-addition", show_default=True,
+              help="What to train: the modular-addition reference run, an evolutionary activation "
+                   "search, neuron apoptosis, or morphogenetic growth.")
+@click.option("--data", "data_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="evolution/apoptosis: a UTF-8 text corpus (default: Python's pydoc_data topics).")
 @click.option("--preset", default=None, help="Start from a named preset (nanda2023, demo).")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A TOML or JSON config file (it may name a preset to start from).")
@@ -40,19 +43,25 @@ def _echo_warnings(caught: list[warnings.WarningMessage]) -> None:
 @click.option("--resume", "resume", type=_BUNDLE,
               help="Continue this bundle from its last checkpoint (uses its stored config).")
 @click.option("--quiet", is_flag=True, help="No progress display.")
-@click.option("--experiment", type=click.Choice(sorted(EXPERIMENTS)), default=None,
-              help="Run another group's experiment instead of modular addition "
-                   "(OVERRIDES and --config then set that experiment's keys).")
 @click.argument("overrides", nargs=-1)
-def collect(preset: str | None, config_file: Path | None, output: Path | None, overwrite: bool,
-            resume: Path | None, quiet: bool, experiment: str | None, overrides: tuple[str, ...]) -> None:
-    """Train the modular-addition transformer and record everything into a bundle.
+def collect(experiment: str, data_file: Path | None, preset: str | None, config_file: Path | None,
+            output: Path | None, overwrite: bool, resume: Path | None, quiet: bool,
+            overrides: tuple[str, ...]) -> None:
+    """Train the modular-addition transformer (or another --experiment) into a bundle.
 
-    OVERRIDES are KEY=VALUE pairs for any config key, e.g. `p=97 epochs=5000 lr_schedule=cosine`.
+    OVERRIDES are KEY=VALUE pairs for any config key, e.g. `p=97 epochs=5000 lr_schedule=cosine`,
+    or `strategy=hybrid turnover_rate=0.05` for --experiment apoptosis.
     """
-    if experiment is not None:
-        _collect_experiment(experiment, config_file, output, overwrite, quiet, preset, resume, overrides)
+    if experiment == "morphogenesis":
+        if data_file is not None:
+            raise EpochscopeError("--data applies to --experiment evolution or apoptosis")
+        _collect_standalone(experiment, config_file, output, overwrite, quiet, preset, resume, overrides)
         return
+    if experiment != "modular-addition":
+        _collect_experiment(experiment, data_file, preset, config_file, output, overwrite, resume, overrides)
+        return
+    if data_file is not None:
+        raise EpochscopeError("--data applies to --experiment evolution or apoptosis")
     from epochscope.archives import open_bundle
     from epochscope.collectors.config import TrainConfig, load_config
     from epochscope.collectors.train import train
@@ -83,16 +92,41 @@ def collect(preset: str | None, config_file: Path | None, output: Path | None, o
                f"test loss {final['test_loss']:.4g} acc {final['test_acc']:.3f}")
 
 
-def _collect_experiment(name: str, config_file: Path | None, output: Path | None, overwrite: bool,
+def _collect_experiment(name: str, data_file: Path | None, preset: str | None, config_file: Path | None,
+                        output: Path | None, overwrite: bool, resume: Path | None,
+                        overrides: tuple[str, ...]) -> None:
+    from epochscope.collectors.experiments import experiment
+
+    if preset or resume:
+        raise EpochscopeError(f"--experiment {name} takes --config and KEY=VALUE overrides, "
+                              "not --preset or --resume")
+    exp = experiment(name)
+    if data_file is not None:
+        overrides = (*overrides, f"data={data_file}")
+    if output is not None and not any(o.startswith("name=") for o in overrides):
+        overrides = (*overrides, f"name={output.name.removesuffix('.h5')}")
+    config = exp.load_config(config_file, list(overrides))
+    path = output or Path("runs") / f"{file_stem(config.name)}.h5"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    result = exp.run(config, path, overwrite=overwrite)
+    figures = ", ".join(f"{k} {v:.4g}" for k, v in result.final.items())
+    click.echo(f"wrote {result.bundle_path}: {result.steps} steps in {result.wall_time:.1f} s "
+               f"({result.steps_per_sec:.1f} steps/s); {figures}")
+
+
+def _collect_standalone(name: str, config_file: Path | None, output: Path | None, overwrite: bool,
                         quiet: bool, preset: str | None, resume: Path | None,
                         overrides: tuple[str, ...]) -> None:
+    """An experiment with its own loop: module `config_from(overrides, base)` and
+    `run(config, output, overwrite=..., progress=...)` returning a result with `describe()`."""
     import importlib
 
     from epochscope.collectors.config import _read_file
+    from epochscope.collectors.experiments import STANDALONE
 
     if preset or resume:
         raise EpochscopeError(f"--experiment {name} takes no --preset or --resume")
-    module = importlib.import_module(EXPERIMENTS[name])
+    module = importlib.import_module(STANDALONE[name])
     base = _read_file(config_file) if config_file else None
     if output is not None and not any(o.startswith("name=") for o in overrides):
         overrides = (*overrides, f"name={output.name.removesuffix('.h5')}")
@@ -134,6 +168,9 @@ def sweep(spec: Path, out_dir: Path, scheduler: str | None, workers: int | None,
           retry_failed: bool) -> None:
     """Train every variant of a grid SPEC (TOML/JSON) on Dask, one bundle each.
 
+    `design = "taguchi"` in the spec runs a Taguchi orthogonal array instead of the full grid;
+    `experiment = "apoptosis"` (or "evolution") sweeps that experiment. The main effect of
+    each factor is stored in sweep.json once the variants have finished.
     Finished variants are skipped and interrupted ones resumed when the sweep runs again.
     Exits 1 if any variant failed (the others still ran).
     """
@@ -160,6 +197,11 @@ def sweep(spec: Path, out_dir: Path, scheduler: str | None, workers: int | None,
     skipped = [v for v in result.variants if v.get("skipped")]
     click.echo(f"manifest: {result.manifest}; {total - len(result.failed)} ok, {len(result.failed)} failed, "
                f"{len(skipped)} skipped as already done")
+    effects = result.main_effects
+    if effects and effects["factors"]:
+        ranked = sorted(effects["factors"].items(), key=lambda kv: kv[1]["rank"])
+        click.echo(f"main effects on {effects['response']} ({effects['goal']}, {effects['runs_used']} runs): "
+                   + "; ".join(f"{k} {v['effect']:.4g} (best {v['best_level']})" for k, v in ranked))
     if result.failed:
         raise SystemExit(1)
 

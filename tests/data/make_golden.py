@@ -37,6 +37,21 @@ if __name__ == "__main__":
                                                scalars={"max": 3.74})},
             tables={"candidates": {"id": np.array(["a", "b"]), "fitness": np.array([0.5, 0.25])}},
         ))
+        # Since 1.2: a per-step series, rows appended to a table, a top-k checkpoint policy
+        # that evicted a checkpoint, and a Recorder.array artifact.
+        w.write(Segment(
+            metrics={"loss_step": (np.array([1, 1, 2]), np.array([0.5, 0.4, 0.3]))},
+            metric_steps={"loss_step": np.array([0, 1, 0])},
+            table_rows={"candidates": {"id": np.array(["c"]), "fitness": np.array([0.75])}},
+            checkpoints={5: ({"model_class": "x:Y", "model_config": {"d": 2}, "tensor_dtypes": {}},
+                             {"model": {"W": np.ones((2, 2), dtype=np.float32)}})},
+            checkpoint_policy={"kind": "top-k", "monitor": "train_loss", "k": 1, "mode": "min"},
+            tables={"best_checkpoints": {"rank": np.array([1]), "epoch": np.array([5]),
+                                         "score": np.array([0.1])}},
+            artifacts={"array.neuron_age": ArtifactUpdate(version="recorder-1", epochs=np.array([4]),
+                                                          per_epoch={"neuron_age": np.array([[0, 3]])})},
+        ))
+        w.write(Segment(drop_checkpoints=[4]))
         w.write(Segment(session={"id": "golden", "ended": "2026-11-21T00:01:00+00:00",
                                  "status": "complete"}))
         w.consolidate()
