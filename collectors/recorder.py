@@ -381,10 +381,13 @@ class Recorder:
             raise EpochscopeError(f"recorder for {self.path} is closed")
         metrics = {name: (np.asarray(e, dtype=np.int64), np.asarray(v, dtype=np.float64))
                    for name, (e, v) in self._buffer.items() if e}
+        for key, value in self._pending_extras(metrics).items():
+            if key in extra and isinstance(value, dict):
+                extra[key] = {**extra[key], **value}  # e.g. a caller's artifacts and recorded arrays
+            else:
+                extra[key] = value
         self._writer.write(Segment(metrics=metrics, events=self._events, metric_info=self._info, **extra),
                            wait=wait)
-        extra.update(self._pending_extras(metrics))
-        self._writer.write(Segment(metrics=metrics, events=self._events, **extra), wait=wait)
         self._seen_per_epoch.update(self._buffer)
         self._buffer = {}
         self._step_buffer, self._arrays, self._rows = {}, {}, {}
