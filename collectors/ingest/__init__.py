@@ -69,6 +69,7 @@ class IngestResult:
     "row" (the 1-based data row / record number: no epoch column was found) or "step"
     (TensorBoard, MLflow and W&B steps). `skipped_columns` maps each column or tag not
     stored to the reason. `run_id`: the tracker's id of the run (MLflow, W&B), else None.
+    `skipped_runs`: runs of the same source left out, with the reason (no metrics logged).
     """
 
     path: Path
@@ -81,6 +82,7 @@ class IngestResult:
     skipped_columns: dict[str, str] = field(default_factory=dict)
     renamed: dict[str, str] = field(default_factory=dict)
     run_id: str | None = None
+    skipped_runs: dict[str, str] = field(default_factory=dict)
 
 
 def ingest(source: str | os.PathLike, output: str | os.PathLike, *, kind: str | None = None,
@@ -161,6 +163,16 @@ def _read(source: str | os.PathLike, kind: str | None, epoch_column: str | None,
         raise EpochscopeError(f"{text}: run {run!r} matched {len(runs)} runs")
     if not runs:
         raise EpochscopeError(f"{text}: no runs to ingest")
+    empty = [r for r in runs if not r.table.series]
+    if len(empty) == len(runs):
+        what = f"run {_label(runs[0])}" if len(runs) == 1 else f"none of its {len(runs)} runs"
+        raise EpochscopeError(f"{text}: {what} logged any metrics")
+    # A run that logged nothing (e.g. one that crashed at start) does not stop the others.
+    skipped = {_label(r): "no metrics logged" for r in empty}
+    runs = [r for r in runs if r.table.series]
+    if skipped:
+        for r in runs:
+            r.details["skipped_runs"] = skipped
     return reader, runs
 
 
@@ -204,7 +216,8 @@ def _write(source_run: SourceRun, out: Path, reader: Reader, source: str, name: 
                         points=sum(len(e) for e, _ in table.series.values()),
                         epoch_column=table.epoch_column, index=table.index,
                         skipped_columns=dict(table.skipped), renamed=dict(table.renamed),
-                        run_id=source_run.run_id)
+                        run_id=source_run.run_id,
+                        skipped_runs=dict(source_run.details.get("skipped_runs") or {}))
 
 
 def _check_name(name: str | None) -> None:
