@@ -134,6 +134,8 @@ def ingest(source: str, output: Path | None, kind: str | None, run_id: str | Non
     for result in results:
         click.echo(f"wrote {result.path}: {len(result.series)} series, {result.points} points "
                    f"({result.kind}, index: {result.epoch_column or result.index})")
+    for run, reason in results[0].skipped_runs.items():
+        click.echo(f"skipped run {run}: {reason}", err=True)
 
 
 commands = [info, verify, ingest]
