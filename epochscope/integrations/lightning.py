@@ -225,7 +225,7 @@ class EpochscopeLogger(_pl.loggers.logger.Logger):
         if restored > have + 1 and self._rec is not None:
             self._rec.event(restored, "resume_gap",
                             f"Lightning resumed at step {restored}; the bundle's last checkpoint was at "
-                            f"{have}: metrics of steps {have + 1}..{restored} are missing",
+                            f"{have}: metrics of steps {have + 1}..{restored - 1} are missing",
                             payload={"bundle_step": have, "lightning_step": restored})
 
     def _reopen(self) -> Recorder:
