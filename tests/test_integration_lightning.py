@@ -81,6 +81,7 @@ def main(bundle, epochs, resume, pause_at, marker):
     tr, _ = trainer(bundle, epochs, resume=resume, pause_at=pause_at, marker=marker)
     tr.fit(model, data(), data(32), ckpt_path="last" if resume else None)
     torch.save(model.state_dict(), bundle + ".final.pt")
+    return tr, model
 
 if __name__ == "__main__":
     bundle, epochs, resume = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
@@ -109,40 +110,47 @@ def _run(script: Path, *args: str, cwd: Path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def test_fit_records_metrics_config_and_checkpoints_then_test_reopens(script, tmp_path):
+@pytest.fixture(scope="module")
+def reference(script, tmp_path_factory):
+    """An uninterrupted 5-epoch run, in this process: (bundle, trainer, model, fit metrics)."""
+    mod = _load(script)
+    root = tmp_path_factory.mktemp("ref")
+    bundle = root / "runs" / "tiny.h5"
+    bundle.parent.mkdir()
+    tr, model = mod.main(str(bundle), 5, False, None, None)
+    with open_bundle(bundle) as b:
+        fit = {k: (e.copy(), v.copy()) for k, (e, v) in b.metrics().items()}
+    return bundle, tr, model, fit, mod
+
+
+def test_fit_records_metrics_config_and_checkpoints_then_test_reopens(reference):
     import torch
 
     from epochscope.collectors.checkpoints import restore_checkpoint
 
-    mod = _load(script)
-    bundle = tmp_path / "runs" / "tiny.h5"
-    bundle.parent.mkdir()
-    torch.manual_seed(0)
-    model = mod.Tiny()
-    tr, logger = mod.trainer(str(bundle), 3)
-    tr.fit(model, mod.data(), mod.data(32))
+    bundle, tr, model, fit_metrics, mod = reference
     assert verify_bundle(bundle).ok
     with open_bundle(bundle) as b:
         assert b.status == "complete" and b.name == "tiny"
         assert b.config["d_hidden"] == 16 and b.config["lr"] == 0.05 and b.config["dataset"] == "tiny-regression"
-        assert b.config["trainer"]["max_epochs"] == 3
+        assert b.config["trainer"]["max_epochs"] == 5
+        assert b.context["seeds"] == {"seed_everything": 7}
         steps, loss = b.series("train.loss")
-        assert steps.tolist() == list(range(12))  # 4 batches x 3 epochs, one point per step
+        assert steps.tolist() == list(range(20))  # 4 batches x 5 epochs, one point per step
         assert np.all(np.isfinite(loss)) and loss[-1] < loss[0]
-        assert b.series("epoch")[1].max() == 2 and len(b.series("val_loss")[0]) == 3
-        assert b.checkpoint_epochs == [4, 8, 12]  # the global step at each epoch's checkpoint
-        ckpt = b.checkpoint(12)
+        assert b.series("epoch")[1].max() == 4 and len(b.series("val_loss")[0]) == 5
+        assert b.checkpoint_epochs == [4, 8, 12, 16, 20]  # the global step at each epoch's checkpoint
+        ckpt = b.checkpoint(20)
         assert {"model", "optimizer", "rng"} <= set(ckpt.state)
         assert ckpt.meta["optimizer_class"].endswith("Adam")
-        fit_metrics = {k: (e.copy(), v.copy()) for k, (e, v) in b.metrics().items()}
-        assert [e["kind"] for e in b.events("checkpoint")] == ["checkpoint"] * 3
+        assert [e["kind"] for e in b.events("checkpoint")] == ["checkpoint"] * 5
     # the last checkpoint is the trained model, bit for bit, and loads strictly
     fresh = mod.Tiny()
-    restore_checkpoint(bundle, 12, fresh, torch.optim.Adam(fresh.parameters()), restore_rng=False)
+    restore_checkpoint(bundle, 20, fresh, torch.optim.Adam(fresh.parameters()), restore_rng=False)
     for (k, a), (_, c) in zip(model.state_dict().items(), fresh.state_dict().items(), strict=True):
         assert torch.equal(a, c), k
     # Lightning's own checkpoint files went beside the bundle
-    assert (tmp_path / "runs" / "tiny" / "version_0" / "checkpoints" / "last.ckpt").exists()
+    assert (bundle.parent / "tiny" / "version_0" / "checkpoints" / "last.ckpt").exists()
 
     tr.test(model, mod.data(32))  # logs after finalize: the bundle is reopened, nothing lost
     with open_bundle(bundle) as b:
@@ -172,11 +180,14 @@ def test_failed_fit_closes_the_bundle_as_failed(script, tmp_path):
         assert b.checkpoint_epochs == [4]
 
 
-def test_sigkilled_run_resumes_to_the_uninterrupted_record(script, tmp_path):
+def test_sigkilled_run_resumes_to_the_uninterrupted_record(script, reference, tmp_path):
+    """Killed (SIGKILL) at the start of epoch 3, resumed from Lightning's last.ckpt: the same
+    metrics, checkpoints and final weights as the uninterrupted reference run."""
     import torch
 
-    ref, run = str(tmp_path / "ref.h5"), str(tmp_path / "run.h5")
-    reference = _run(script, ref, "5", "0", cwd=tmp_path)
+    ref_bundle, _, ref_model, ref_fit, _ = reference
+    run = str(tmp_path / "runs" / "tiny.h5")
+    (tmp_path / "runs").mkdir()
     killed = _run(script, run, "5", "0", "3", cwd=tmp_path)  # pauses at the start of epoch 3
     deadline = time.monotonic() + 240
     while not Path(run + ".marker").exists():
@@ -190,26 +201,24 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_record(script, tmp_path):
         assert b.status == "interrupted"
         assert b.checkpoint_epochs == [4, 8, 12]
         assert b.series("train.loss")[0].max() == 11
-    out, err = reference.communicate(timeout=300)
-    assert reference.returncode == 0, err[-3000:]
 
     resumed = _run(script, run, "5", "1", cwd=tmp_path)
     out, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err[-3000:]
-    with open_bundle(ref) as a, open_bundle(run) as b:
+    with open_bundle(ref_bundle) as a, open_bundle(run) as b:
         assert b.status == "complete"
         # the killed session reads "running" or, once the Recorder marks it on resume, "interrupted"
         assert len(b.sessions) == 2 and b.sessions[-1]["status"] == "complete"
         assert a.checkpoint_epochs == b.checkpoint_epochs == [4, 8, 12, 16, 20]
         assert not b.events("resume_gap")
         for name in ("train.loss", "val_loss", "epoch"):
-            ea, va = a.series(name)
+            ea, va = ref_fit[name]
             eb, vb = b.series(name)
             order = np.argsort(eb, kind="stable")
             assert np.array_equal(ea, eb[order]) and np.array_equal(va, vb[order]), name
         wa, wb = a.checkpoint(20).state["model"], b.checkpoint(20).state["model"]
         for k in wa:
             assert np.array_equal(wa[k], wb[k]), k
-    final_a, final_b = torch.load(ref + ".final.pt"), torch.load(run + ".final.pt")
-    for k in final_a:
-        assert torch.equal(final_a[k], final_b[k]), k
+    final = torch.load(run + ".final.pt")
+    for k, v in ref_model.state_dict().items():
+        assert torch.equal(v, final[k]), k
