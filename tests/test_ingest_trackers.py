@@ -243,3 +243,12 @@ def test_missing_package_is_one_line_naming_the_extra(tmp_path, kind, module, ex
     assert len(lines) == 1, done.stderr
     assert f'pip install "epochscope[{extra}]"' in lines[0] and "Traceback" not in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_mlflow_unreachable_server_is_one_line_without_the_password(tmp_path):
+    with pytest.raises(EpochscopeError) as info:
+        ingest("http://user:secret@127.0.0.1:9/", tmp_path / "x.h5")
+    message = str(info.value)
+    assert message.startswith("cannot read MLflow runs from http://127.0.0.1:9/")
+    assert "secret" not in message and "\n" not in message
+    assert not (tmp_path / "x.h5").exists()

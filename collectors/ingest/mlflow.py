@@ -71,12 +71,19 @@ def detect(source: str) -> bool:
     return tracking_root(Path(source)) is not None
 
 
+# Set while reading unless the user set them: the file store (refused by default since
+# MLflow 3.x, but the format every existing `mlruns/` is in; we only read), and a few quick
+# retries instead of mlflow's default of 7 with exponential backoff (minutes before an
+# unreachable server is reported).
+_ENV = {"MLFLOW_ALLOW_FILE_STORE": "true", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+
+
 @contextlib.contextmanager
 def _reading() -> Iterator[None]:
-    """Allow mlflow's file store (refused by default since MLflow 3.x, but the format every
-    existing `mlruns/` is in; we only read) and keep its INFO logging quiet."""
-    old = os.environ.get("MLFLOW_ALLOW_FILE_STORE")
-    os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
+    """mlflow's environment for reading (_ENV), and its INFO logging quiet."""
+    added = [k for k in _ENV if k not in os.environ]
+    os.environ.update({k: _ENV[k] for k in added})
     log = logging.getLogger("mlflow")
     level = log.level
     log.setLevel(logging.ERROR)
@@ -84,10 +91,8 @@ def _reading() -> Iterator[None]:
         yield
     finally:
         log.setLevel(level)
-        if old is None:
-            os.environ.pop("MLFLOW_ALLOW_FILE_STORE", None)
-        else:
-            os.environ["MLFLOW_ALLOW_FILE_STORE"] = old
+        for k in added:
+            os.environ.pop(k, None)
 
 
 def _public_uri(uri: str) -> str:
@@ -134,7 +139,8 @@ def read(source: str, options: Options) -> list[SourceRun]:
                     for r in runs]
         except MlflowException as exc:
             first = str(exc.message if hasattr(exc, "message") else exc).strip().splitlines()[0]
-            raise EpochscopeError(f"cannot read MLflow runs from {source}: {first}") from None
+            public = _public_uri(source)  # never echo a password from the URI
+            raise EpochscopeError(f"cannot read MLflow runs from {public}: {first.replace(source, public)}") from None
 
 
 def _all_runs(client: Any, experiment_ids: list[str], view: int) -> list[Any]:
