@@ -103,6 +103,12 @@ class Artifact:
             out.update(fmt.attr_json(g["summary"], "scalars", {}))
         return out
 
+    def to_xarray(self):
+        """These results as an xarray Dataset (see archives/frames.py; needs xarray)."""
+        from epochscope.archives.frames import artifact_dataset
+
+        return artifact_dataset(self)
+
 
 def _merge_rows(epochs: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sort rows by epoch, keeping the last occurrence of a repeated epoch."""
@@ -460,6 +466,18 @@ class Bundle:
 
     def __repr__(self) -> str:
         return f"<Bundle {self.name!r} {self.status} at {self.path}>"
+
+    def series_frame(self, names=None, *, long: bool = False):
+        """The metric series as a pandas DataFrame (wide by epoch, or `long`); needs pandas."""
+        from epochscope.archives.frames import series_frame
+
+        return series_frame(self, names, long=long)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's inline view: a short, escaped summary (drawn by the generator)."""
+        from epochscope.generator.notebook import bundle_html
+
+        return bundle_html(self)
 
 
 def open_bundle(path: str | os.PathLike) -> Bundle:

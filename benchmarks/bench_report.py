@@ -2,6 +2,7 @@
 checkpoints, 25 000 epochs of metrics) rendered as a report, against the naive alternative.
 
     python benchmarks/bench_report.py [BUNDLE] [--repeat 5] [--keep DIR]
+    python benchmarks/bench_report.py BUNDLE --plotly-bundles [--repeat 9]
 
 Without BUNDLE a synthetic bundle with the analyzers' artifact shapes is written first
 (tests/synthetic.py). Measures, against the targets of the "Generator" issue:
@@ -15,6 +16,11 @@ Without BUNDLE a synthetic bundle with the analyzers' artifact shapes is written
 and prints the same size and load time for the naive alternative: one Plotly figure per
 chart written with plotly's own to_html, an animation frame per analysed epoch for every
 chart that changes with the epoch (plotly.js inlined once on the page).
+
+`--plotly-bundles` measures only the page-opening cost of the plotly.js a report ships: the
+same bundle rendered with the full plotly.js (the plotly package's, the page before the
+partial bundle) and with the vendored partial bundle, loaded alternately in the same
+browser, against the targets first chart <= 0.5 s, interactive <= 1.0 s, file <= 3 MB.
 """
 
 from __future__ import annotations
@@ -202,13 +208,63 @@ def epoch_changes(report: Path, groups: list[str], steps: int = 12) -> dict[str,
     return out
 
 
+def plotly_bundles(bundle: Path, work: Path, repeat: int, data_budget: int | None = None) -> None:
+    """Full vs partial plotly.js for one bundle's report: size, first chart, interactive;
+    and each plotly.js alone on an empty page (the floor)."""
+    from epochscope.generator import render_report
+    from epochscope.generator.html import plotly_js
+
+    extra = {} if data_budget is None else {"data_budget": data_budget}
+    pages = {kind: render_report(bundle, work / f"report-{kind}.html", plotly=kind, **extra)
+             for kind in ("full", "partial")}
+    floors = {}
+    for kind in pages:
+        floors[kind] = work / f"plotly-only-{kind}.html"
+        floors[kind].write_text("<!DOCTYPE html><html><body><script>" + plotly_js(kind) + "</script><script>"
+                                "requestAnimationFrame(() => requestAnimationFrame(() => { window.__t = performance.now(); }))"
+                                "</script></body></html>", encoding="utf-8")
+    times: dict[str, list] = {kind: [] for kind in pages}
+    floor: dict[str, list] = {kind: [] for kind in pages}
+    for _ in range(repeat):  # alternate, so both see the same machine load
+        for kind, page in pages.items():
+            times[kind] += load_times(page, 1, FIRST_CHART)
+            floor[kind] += load_times(floors[kind], 1, "window.__t")
+    print(f"{'plotly.js':10s}{'file':>10s}{'first chart (median)':>24s}{'interactive (median)':>24s}")
+    for kind, page in pages.items():
+        first = statistics.median(t[0] for t in times[kind])
+        inter = statistics.median(t[1] for t in times[kind])
+        print(f"{kind:10s}{page.stat().st_size / MB:>7.2f} MB{first:>22.3f} s{inter:>22.3f} s"
+              f"   interactive all: {', '.join(f'{t[1]:.2f}' for t in times[kind])}")
+        print(f"{'':10s}{'':10s}{'plotly.js alone:':>24s}{statistics.median(floor[kind]):>22.3f} s")
+    f_full = statistics.median(t[1] for t in times["full"])
+    f_part = statistics.median(t[1] for t in times["partial"])
+    p_full = statistics.median(t[0] for t in times["full"])
+    p_part = statistics.median(t[0] for t in times["partial"])
+    print(f"partial / full: interactive {f_part / f_full:.2f}x, first chart {p_part / p_full:.2f}x, "
+          f"file {pages['partial'].stat().st_size / pages['full'].stat().st_size:.2f}x")
+    print(f"targets: first chart <= 0.5 s ({'met' if p_part <= 0.5 else 'MISSED'}), interactive <= 1.0 s "
+          f"({'met' if f_part <= 1.0 else 'MISSED'}), file <= 3 MB "
+          f"({'met' if pages['partial'].stat().st_size <= 3 * MB else 'MISSED'})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bundle", nargs="?", type=Path)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--keep", type=Path, help="directory to keep the pages in")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive alternative")
+    parser.add_argument("--data-budget", type=int, help="with --plotly-bundles: render_report's data_budget")
+    parser.add_argument("--plotly-bundles", action="store_true",
+                        help="only compare the full and the partial plotly.js on BUNDLE's report")
     args = parser.parse_args()
+    if args.plotly_bundles:
+        if args.bundle is None:
+            parser.error("--plotly-bundles needs a BUNDLE (e.g. a demo run)")
+        work = args.keep or Path(tempfile.mkdtemp(prefix="epochscope-bench-"))
+        work.mkdir(parents=True, exist_ok=True)
+        plotly_bundles(args.bundle, work, args.repeat, args.data_budget)
+        print(f"\npages in {work}")
+        return
 
     from epochscope.generator import render_report
     from epochscope.generator.render import plotly_js

@@ -117,8 +117,11 @@ class Recorder:
                                    truncate_after=-1 if self.resume_epoch is None else self.resume_epoch))
 
     # -- recording ---------------------------------------------------------------------------
-    def log(self, epoch: int, **scalars: float) -> None:
-        """Buffer named scalars at `epoch` (any index your loop counts: epoch or step)."""
+    def log(self, epoch: int, /, **scalars: float) -> None:
+        """Buffer named scalars at `epoch` (any index your loop counts: epoch or step).
+
+        `epoch` is positional-only, so a series may be named "epoch" too (Lightning logs one).
+        """
         buf = self._buffer
         for name, value in scalars.items():
             entry = buf.get(name)

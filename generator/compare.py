@@ -210,28 +210,31 @@ class Comparison:
 
 def render_compare(bundles: Sequence[str | os.PathLike], output: str | os.PathLike, *,
                    shared_assets: str | os.PathLike | None = None, nav: list[tuple[str, str]] | None = None,
-                   links: dict[str, str] | None = None) -> Path:
+                   links: dict[str, str] | None = None, plotly: str = "partial") -> Path:
     """Compare the runs in `bundles` (two or more bundle paths) on one HTML page at `output`.
 
     `output`: the HTML file (an existing directory: "compare.html" in it); missing parent
     directories are created. `shared_assets`: a directory that receives plotly.js once,
     loaded by a relative path instead of being inlined. `nav`: (label, href) links shown at the
     top. `links`: {str(bundle path): href of that run's report} for the table's drill-down.
+    `plotly`: "partial" (vendored, the trace types the page uses) or "full" (plotly package).
     Raises EpochscopeError for fewer than two bundles, a bundle path that does not exist,
     fewer than two readable bundles, or an output that cannot be written.
     """
     out = Path(output)
     if out.is_dir():
         out = out / "compare.html"
+    plotly_js(plotly)  # an unknown plotly bundle fails before any bundle is read
     cmp = build_comparison(bundles, links=links)
     make_parent(out)
-    plotly_src = write_shared_plotly(Path(shared_assets), out.parent) if shared_assets is not None else None
+    plotly_src = (write_shared_plotly(Path(shared_assets), out.parent, plotly)
+                  if shared_assets is not None else None)
     html = environment().get_template("compare.html.j2").render(
         cmp=cmp,
         title=_title(cmp),
         page_json=Markup(script_json(cmp.page)),
         arrays=list(cmp.store.arrays.values()),
-        plotly_js=None if plotly_src else Markup(plotly_js()),
+        plotly_js=None if plotly_src else Markup(plotly_js(plotly)),
         plotly_src=plotly_src,
         version=__version__,
         nav=nav_links(nav),

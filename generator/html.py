@@ -1,9 +1,9 @@
 """Shared plumbing of every HTML page epochscope writes (run reports, comparisons, the index).
 
 One Jinja environment (autoescaping everywhere, strict about undefined names), plotly.js
-taken from the installed plotly package and made safe to inline, a Content-Security-Policy
-built from the hashes of the page's own inline scripts (no network, no foreign script), and
-atomic writes so a reader never sees half a page.
+made safe to inline (the vendored partial bundle, or the plotly package's full one), a
+Content-Security-Policy built from the hashes of the page's own inline scripts (no network,
+no foreign script), and atomic writes so a reader never sees half a page.
 
 Pages put `CSP_SLOT` in their `<meta http-equiv="Content-Security-Policy">` and replace it
 with `csp(html, external_scripts=...)` once the rest of the page is rendered.
@@ -24,7 +24,7 @@ import jinja2
 
 from epochscope.errors import EpochscopeError
 
-__all__ = ["CSP_SLOT", "csp", "environment", "make_parent", "plotly_js", "safe_href",
+__all__ = ["CSP_SLOT", "PLOTLY_BUNDLES", "csp", "environment", "make_parent", "plotly_js", "safe_href",
            "write_atomic", "write_shared_plotly"]
 
 CSP_SLOT = "__EPOCHSCOPE_CSP__"
@@ -47,13 +47,34 @@ def environment() -> jinja2.Environment:
     )
 
 
+# The partial bundle vendored from the npm registry (templates/vendor/README.md): the trace
+# types the pages draw (scatter, bar, heatmap) at a third of the full bundle's size and
+# evaluation time. "full" is the whole plotly.js of the installed plotly package, for
+# custom layouts whose charts need other trace types.
+PLOTLY_BUNDLES = ("partial", "full")
+PARTIAL_PLOTLY_VERSION = "4.1.1"
+_PARTIAL_FILE = f"plotly-cartesian-{PARTIAL_PLOTLY_VERSION}.min.js"
+
+
+def _check_bundle(bundle: str) -> None:
+    if bundle not in PLOTLY_BUNDLES:
+        raise EpochscopeError(f"unknown plotly bundle {bundle!r}; use one of: {', '.join(PLOTLY_BUNDLES)}")
+
+
 @cache
-def plotly_js() -> str:
-    """The minified plotly.js shipped with the installed plotly Python package."""
+def plotly_js(bundle: str = "partial") -> str:
+    """plotly.js made safe to inline: the vendored partial bundle, or the installed plotly
+    package's full one (`bundle="full"`)."""
+    _check_bundle(bundle)
     try:
-        text = resources.files("plotly").joinpath("package_data", "plotly.min.js").read_text("utf-8")
+        if bundle == "full":
+            source = resources.files("plotly").joinpath("package_data", "plotly.min.js")
+        else:
+            source = resources.files("epochscope.templates").joinpath("vendor", _PARTIAL_FILE)
+        text = source.read_text("utf-8")
     except (FileNotFoundError, ModuleNotFoundError) as exc:
-        raise EpochscopeError(f"plotly.js not found in the installed plotly package ({exc})") from None
+        where = "the installed plotly package" if bundle == "full" else "epochscope's templates/vendor"
+        raise EpochscopeError(f"plotly.js not found in {where} ({exc})") from None
     # Inside <script>, only "</script" (any case) or "<!--" could end or confuse the block.
     return re.sub(r"</(script)", r"<\\/\1", text, flags=re.I).replace("<!--", "<\\!--")
 
@@ -110,15 +131,19 @@ def write_atomic(output: Path, text: str) -> None:
         raise EpochscopeError(f"cannot write the report to {output}: {exc.strerror or exc}") from None
 
 
-def write_shared_plotly(directory: Path, page_dir: Path) -> str:
-    """Write plotly.js into `directory` (once per plotly version); return its URL relative
-    to the page's directory."""
-    from plotly import __version__ as plotly_version
+def write_shared_plotly(directory: Path, page_dir: Path, bundle: str = "partial") -> str:
+    """Write plotly.js (`bundle`: "partial" or "full") into `directory` once per version;
+    return its URL relative to the page's directory."""
+    _check_bundle(bundle)
+    if bundle == "full":
+        from plotly import __version__ as plotly_version
 
-    name = f"plotly-{plotly_version}.min.js"
+        name = f"plotly-{plotly_version}.min.js"
+    else:
+        name = _PARTIAL_FILE
     target = directory / name
     make_parent(target)
-    text = plotly_js()
+    text = plotly_js(bundle)
     if not target.exists() or target.stat().st_size != len(text.encode("utf-8")):
         write_atomic(target, text)
     rel = os.path.relpath(target.resolve(), page_dir.resolve())

@@ -43,7 +43,8 @@ _write_shared_plotly = write_shared_plotly
 
 def render_report(bundle: Bundle | str | os.PathLike, output: str | os.PathLike, *,
                   layout: str | os.PathLike | None = None, shared_assets: str | os.PathLike | None = None,
-                  data_budget: int = DEFAULT_DATA_BUDGET, nav: list[tuple[str, str]] | None = None) -> Path:
+                  data_budget: int = DEFAULT_DATA_BUDGET, nav: list[tuple[str, str]] | None = None,
+                  plotly: str = "partial") -> Path:
     """Render `bundle` (an open Bundle or a path) as one HTML file at `output`; return its path.
 
     `output` may be an existing directory (the file is then named after the run); missing
@@ -53,25 +54,28 @@ def render_report(bundle: Bundle | str | os.PathLike, output: str | os.PathLike,
     report aims for (detail charts embed fewer epochs/neurons to stay within it). `nav`:
     links shown at the top of the page, (label, href) pairs, e.g. ("All runs",
     "../../index.html"); labels are escaped, hrefs other than relative/http(s)/file dropped.
+    `plotly`: "partial" (the vendored bundle with the trace types the charts use, fast to
+    open) or "full" (the plotly package's whole plotly.js, for custom charts needing more).
     The same bundle always gives the same bytes (no build time in the page).
     Raises EpochscopeError for a bad layout or an output that cannot be written.
     """
     spec = load_layout(layout)  # fail fast on a bad layout, before reading any data
+    plotly_js(plotly)  # and on an unknown plotly bundle
     if isinstance(bundle, Bundle):
-        return _render(bundle, Path(output), spec, shared_assets, data_budget, nav)
+        return _render(bundle, Path(output), spec, shared_assets, data_budget, nav, plotly)
     with open_bundle(bundle) as opened:
-        return _render(opened, Path(output), spec, shared_assets, data_budget, nav)
+        return _render(opened, Path(output), spec, shared_assets, data_budget, nav, plotly)
 
 
 def _render(bundle: Bundle, output: Path, layout, shared_assets, data_budget: int,
-            nav: list[tuple[str, str]] | None) -> Path:
+            nav: list[tuple[str, str]] | None, plotly: str = "partial") -> Path:
     data = build_page(bundle, layout, data_budget=data_budget)
     if output.is_dir():
         output = output / f"{data.page['csvName'].removesuffix('-metrics.csv')}.html"
     make_parent(output)
     plotly_src = None
     if shared_assets is not None:
-        plotly_src = write_shared_plotly(Path(shared_assets), output.parent)
+        plotly_src = write_shared_plotly(Path(shared_assets), output.parent, plotly)
     html = environment().get_template("report.html.j2").render(
         run=data.run,
         groups=data.groups,
@@ -79,7 +83,7 @@ def _render(bundle: Bundle, output: Path, layout, shared_assets, data_budget: in
         absent_summary=absent_summary(data.unavailable),
         page_json=Markup(script_json(data.page)),
         arrays=list(data.store.arrays.values()),
-        plotly_js=None if plotly_src else Markup(plotly_js()),
+        plotly_js=None if plotly_src else Markup(plotly_js(plotly)),
         plotly_src=plotly_src,
         version=__version__,
         layout_source=layout.source if layout.source != "default" else "default (from the packs)",

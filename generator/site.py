@@ -3,7 +3,7 @@
     site/index.html                 sortable, filterable table of all runs, grouped by sweep
     site/runs/<sweep>/<run>.html    one report per bundle (same relative path as the bundle)
     site/compare/<sweep>.html       one comparison per sweep, plus compare/all.html
-    site/assets/plotly-X.min.js     plotly.js once for every page
+    site/assets/plotly-*.min.js     plotly.js once for every page (partial bundle by default)
 
 All links are relative, so the folder can be moved, zipped or served by any static host.
 Builds are incremental: each page records a key (content hashes of its bundles + generator
@@ -65,12 +65,16 @@ def _layout_hash(layout: str | os.PathLike | None) -> str | None:
 
 def build_site(bundles_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                layout: str | os.PathLike | None = None, force: bool = False,
-               on_page: Callable[[str, str], None] | None = None) -> SiteResult:
-    """Build (or incrementally rebuild) the static site for every bundle in `bundles_dir`."""
-    from epochscope.generator.html import make_parent, write_atomic
+               on_page: Callable[[str, str], None] | None = None, plotly: str = "partial") -> SiteResult:
+    """Build (or incrementally rebuild) the static site for every bundle in `bundles_dir`.
+
+    `plotly`: the plotly.js every page loads from assets/, "partial" or "full" (see render_report).
+    """
+    from epochscope.generator.html import make_parent, plotly_js, write_atomic
     from epochscope.generator.render import render_report
 
     t0 = time.perf_counter()
+    plotly_js(plotly)  # an unknown plotly bundle fails before anything is written
     root = Path(bundles_dir)
     out = Path(out_dir)
     if out.resolve() == root.resolve():
@@ -108,11 +112,11 @@ def build_site(bundles_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
 
     for row in good:
         page = report_page(row["path"])
-        key = _page_key("report", __version__, layout_key, row["content_hash"])
+        key = _page_key("report", __version__, layout_key, row["content_hash"], plotly)
         render(page, key, lambda target, row=row: (
             make_parent(target),
             render_report(root / row["path"], target, layout=layout, shared_assets=assets,
-                          nav=_nav(target, out)),
+                          nav=_nav(target, out), plotly=plotly),
         ))
 
     comparisons = _comparisons(good)
@@ -120,10 +124,10 @@ def build_site(bundles_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     for page, members in comparisons.items():
         if compare_fn is None:
             break
-        key = _page_key("compare", __version__, [(m["path"], m["content_hash"]) for m in members])
+        key = _page_key("compare", __version__, [(m["path"], m["content_hash"]) for m in members], plotly)
         render(page, key, lambda target, members=members: (
             make_parent(target),
-            compare_fn([root / m["path"] for m in members], target, shared_assets=assets,
+            compare_fn([root / m["path"] for m in members], target, shared_assets=assets, plotly=plotly,
                        nav=_nav(target, out), links={str(root / m["path"]): _rel(out / report_page(m["path"]), target)
                                                      for m in members}),
         ))

@@ -21,6 +21,10 @@ def test_wheel_installs_one_top_level_package_and_runs_anywhere(tmp_path):
     assert top == {"epochscope"}, top
     for sub in ("archives", "collectors", "generator", "templates"):
         assert any(n.startswith(f"epochscope/{sub}/") for n in names), sub
+    for sub in ("collectors/ingest", "integrations"):
+        assert any(n.startswith(f"epochscope/{sub}/") for n in names), sub
+    assert any(n.startswith("epochscope/templates/vendor/plotly-cartesian-") for n in names)
+    assert "epochscope/templates/vendor/plotly-LICENSE.txt" in names
 
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target),
@@ -36,3 +40,10 @@ def test_wheel_installs_one_top_level_package_and_runs_anywhere(tmp_path):
                          capture_output=True, text=True)
     assert cli.returncode == 0, cli.stderr
     assert "verify" in cli.stdout
+    # the ingest formats come from the installed registry, the partial plotly.js from package data
+    code = ("from epochscope.collectors.ingest import KINDS; from epochscope.generator.html import plotly_js; "
+            "print(','.join(KINDS), len(plotly_js()))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=workdir, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    kinds, size = out.stdout.split()
+    assert set(kinds.split(",")) == {"csv", "jsonl", "tensorboard", "mlflow", "wandb"} and int(size) > 1_000_000

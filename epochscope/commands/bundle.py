@@ -10,6 +10,9 @@ import click
 
 from epochscope.archives import open_bundle, verify_bundle
 from epochscope.archives.format import dumps
+from epochscope.collectors.ingest.registry import readers
+
+READERS = readers()
 
 _BUNDLE = click.Path(dir_okay=False, path_type=Path)
 
@@ -94,27 +97,45 @@ def verify(bundle: Path, as_json: bool, require_complete: bool) -> None:
         sys.exit(3)
 
 
+def _format_help() -> str:
+    return "Source format (default: detected): " + "; ".join(
+        f"{r.name}: {r.summary}" + (f' (pip install "epochscope[{r.extra}]")' if r.extra else "")
+        for r in READERS.values()) + "."
+
+
 @click.command()
-@click.argument("source", type=click.Path(exists=True, path_type=Path))
-@click.option("-o", "--output", type=_BUNDLE, help="Bundle to write (default: runs/<source stem>.h5).")
-@click.option("--format", "kind", type=click.Choice(["csv", "jsonl", "tensorboard"]),
-              help="Source format (default: detected).")
-@click.option("--name", help="Run name (default: the source's stem).")
+@click.argument("source")
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="Bundle to write, or a directory for one bundle per run "
+                   "(default: runs/<source stem or run name>.h5).")
+@click.option("--format", "kind", type=click.Choice(list(READERS)), help=_format_help())
+@click.option("--run", "run_id", metavar="ID", help="Only this run (id or name) of an MLflow or W&B source.")
+@click.option("--name", help="Run name (default: the source's stem or the tracker's run name).")
 @click.option("--epoch-column", help="Column holding the epoch/step (default: detected).")
 @click.option("--allow-nonfinite", is_flag=True, help="Keep NaN/inf values instead of refusing them.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing bundle.")
-def ingest(source: Path, output: Path | None, kind: str | None, name: str | None,
+def ingest(source: str, output: Path | None, kind: str | None, run_id: str | None, name: str | None,
            epoch_column: str | None, allow_nonfinite: bool, overwrite: bool) -> None:
-    """Turn existing logs (CSV, JSON Lines, TensorBoard event dir) into a bundle."""
-    from epochscope.collectors.ingest import ingest as run_ingest
+    """Turn existing logs into bundles: SOURCE is a CSV or JSON Lines file, a TensorBoard
+    event directory, an MLflow tracking directory or URI, or a W&B offline run directory.
 
-    if output is None:
-        output = Path("runs") / f"{source.stem if source.is_file() else source.name}.h5"
-        output.parent.mkdir(exist_ok=True)
-    result = run_ingest(source, output, kind=kind, name=name, epoch_column=epoch_column,
-                        overwrite=overwrite, allow_nonfinite=allow_nonfinite)
-    click.echo(f"wrote {result.path}: {len(result.series)} series, {result.points} points "
-               f"({result.kind}, index column: {result.epoch_column})")
+    A source with several runs (MLflow, W&B) writes one bundle per run into the output
+    directory, or only the one named by --run.
+    """
+    from epochscope.collectors.ingest import ingest as ingest_one
+    from epochscope.collectors.ingest import ingest_all
+
+    options = dict(kind=kind, epoch_column=epoch_column, run=run_id, overwrite=overwrite,
+                   allow_nonfinite=allow_nonfinite)
+    if output is not None and output.suffix.lower() in (".h5", ".hdf5") and not output.is_dir():
+        results = [ingest_one(source, output, name=name, **options)]
+    else:
+        results = ingest_all(source, output or Path("runs"), name=name, **options)
+    for result in results:
+        click.echo(f"wrote {result.path}: {len(result.series)} series, {result.points} points "
+                   f"({result.kind}, index: {result.epoch_column or result.index})")
+    for run, reason in results[0].skipped_runs.items():
+        click.echo(f"skipped run {run}: {reason}", err=True)
 
 
 commands = [info, verify, ingest]

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from epochscope.commands._options import plotly_option
+
 _DIR = click.Path(file_okay=False, path_type=Path)
 _DEFAULT_COLUMNS = ("path", "status", "p", "model_seed", "epochs", "turn_epoch", "grok_epoch",
                     "final_test_acc", "final_test_loss")
@@ -57,7 +59,9 @@ def runs(directory: Path, where: str | None, order_by: str, columns: str | None,
 @click.option("--force", is_flag=True, help="Render every page again, changed or not.")
 @click.option("--no-shared-basis", is_flag=True,
               help="Do not fit and store the shared PCA bases the comparisons draw trajectories in.")
-def build(bundles_dir: Path, output: Path, layout: Path | None, force: bool, no_shared_basis: bool) -> None:
+@plotly_option
+def build(bundles_dir: Path, output: Path, layout: Path | None, force: bool, no_shared_basis: bool,
+          plotly: str) -> None:
     """Build the static site for every bundle under BUNDLES_DIR: reports, comparisons, index.
 
     Incremental: pages whose bundles did not change are not rendered again. First fits the
@@ -68,7 +72,7 @@ def build(bundles_dir: Path, output: Path, layout: Path | None, force: bool, no_
     if not no_shared_basis and bundles_dir.is_dir():
         _store_bases(bundles_dir, site=True)
 
-    result = build_site(bundles_dir, output, layout=layout, force=force,
+    result = build_site(bundles_dir, output, layout=layout, force=force, plotly=plotly,
                         on_page=lambda page, what: click.echo(f"  {what} {page}", err=True))
     for path, error in result.broken.items():
         click.echo(f"warning: skipped {path}: {error}", err=True)
@@ -103,7 +107,9 @@ def demo(output: Path, runs_dir: Path, workers: int | None) -> None:
               help="Write plotly.js once into this directory and link it instead of inlining.")
 @click.option("--no-shared-basis", is_flag=True,
               help="Do not fit and store a shared PCA basis of the bundles (it is written into them).")
-def compare(bundles: tuple[Path, ...], output: Path, shared_assets: Path | None, no_shared_basis: bool) -> None:
+@plotly_option
+def compare(bundles: tuple[Path, ...], output: Path, shared_assets: Path | None, no_shared_basis: bool,
+            plotly: str) -> None:
     """Compare two or more BUNDLES on one self-contained page: summary table (outliers
     highlighted), overlays aligned on each run's turn, a shared PCA basis, small multiples.
 
@@ -116,7 +122,7 @@ def compare(bundles: tuple[Path, ...], output: Path, shared_assets: Path | None,
 
     if output.suffix.lower() not in (".html", ".htm"):
         output.mkdir(parents=True, exist_ok=True)
-    path = render_compare(list(bundles), output, shared_assets=shared_assets)
+    path = render_compare(list(bundles), output, shared_assets=shared_assets, plotly=plotly)
     click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
