@@ -119,6 +119,10 @@ class BundleWriter:
         segment is durable after the next waiting `write`, `sync` or `consolidate`.
         """
         if segment.is_empty() and not self._reset_pending:
+            if wait:
+                # Nothing new, but "write and wait" still promises that everything handed over
+                # before (checkpoints committing in the background) is durable on return.
+                self.sync()
             return
         jdir = journal_dir(self.path)
         jdir.mkdir(exist_ok=True)

@@ -63,6 +63,9 @@ class Recorder:
         self._points = 0
         self._last_flush = time.monotonic()
         self.resume_epoch: int | None = None
+        if not resume:
+            # Like every logger: "runs/my-run.h5" works without creating runs/ first.
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         # durable=False skips fsync: a killed process still leaves only whole segments, but a
         # power loss may drop the newest ones (never corrupt older data).
         self._writer = BundleWriter(self.path, create=not resume, overwrite=overwrite, durable=durable)
@@ -132,8 +135,10 @@ class Recorder:
         self._write(tables={name: {k: np.asarray(v) for k, v in columns.items()}})
 
     def flush(self) -> None:
-        """Write buffered scalars and events now; when it returns, all so far is durable."""
+        """Write buffered scalars and events now; when it returns, all so far is durable
+        (checkpoints whose commit was still running in the background included)."""
         self._write()
+        self._writer.sync()
 
     def _write(self, wait: bool = True, **extra: Any) -> None:
         if self._closed:
