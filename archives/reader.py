@@ -17,7 +17,12 @@ import h5py
 import numpy as np
 
 from epochscope.archives import format as fmt
-from epochscope.archives.errors import BundleError, DamagedBundleError, NewerFormatError, NotABundleError
+from epochscope.archives.errors import (
+    BundleError,
+    DamagedBundleError,
+    NewerFormatError,
+    NotABundleError,
+)
 from epochscope.archives.journal import journal_dir, list_segments, writer_active
 
 __all__ = ["Artifact", "Bundle", "Checkpoint", "open_bundle"]
@@ -202,8 +207,7 @@ class Bundle:
         first = self.damage[0] if self.damage else "damaged"
         more = f" (and {len(self.damage) - 1} more)" if len(self.damage) > 1 else ""
         return DamagedBundleError(
-            f"{self.path} is damaged: {first}{more}; see `epochscope verify`, or pass "
-            "--allow-damaged (allow_damaged=True) to use what is intact", self.damage)
+            f"{self.path} is damaged: {first}{more}; see `epochscope verify`", self.damage)
 
     def _damaged(self, exc: DamagedBundleError) -> None:
         """Record damage met while reading; refuse unless the bundle allows damage."""
@@ -360,7 +364,7 @@ class Bundle:
             art = self.artifact(name)
             art.epochs  # noqa: B018 - reads and checks every part's epochs
             for arr in art.names:
-                with contextlib.suppress(KeyError, BundleError):
+                with contextlib.suppress(KeyError):
                     art.per_epoch(arr)
             for arr in art.summary_names:
                 with contextlib.suppress(KeyError):

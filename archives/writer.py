@@ -21,7 +21,8 @@ import numpy as np
 
 from epochscope import __version__
 from epochscope.archives import format as fmt
-from epochscope.archives.compaction import Compactor, drop_redundant as _drop_redundant
+from epochscope.archives.compaction import Compactor
+from epochscope.archives.compaction import drop_redundant as _drop_redundant
 from epochscope.archives.errors import BundleError, BundleLockedError, DamagedBundleError
 from epochscope.archives.journal import (
     Committer,
@@ -109,7 +110,8 @@ class BundleWriter:
                 # Validate before appending: never add segments to something that isn't ours.
                 from epochscope.archives.reader import Bundle
 
-                Bundle(self.path, _locked_by_me=True).close()
+                # (damage is not refused here: appending cannot spread it; consolidation refuses)
+                Bundle(self.path, allow_damaged=True, _locked_by_me=True).close()
             # We hold the lock: whoever wrote the temporaries of this bundle is gone.
             remove_stale_tmp(self.path)
             _drop_redundant(self.path)
@@ -161,12 +163,12 @@ class BundleWriter:
                 self._compactor = Compactor(self.path, durable=self.durable, committer=self._committer)
             self._compactor.added(self._seq, packable, committer=self._committer)
 
-    def open_reader(self):
+    def open_reader(self, *, allow_damaged: bool = False):
         """A read-only merged view of this bundle while this writer holds its lock."""
         from epochscope.archives.reader import Bundle
 
         self.sync()
-        return Bundle(self.path, _locked_by_me=True)
+        return Bundle(self.path, allow_damaged=allow_damaged, _locked_by_me=True)
 
     def sync(self) -> None:
         """Wait until every segment written so far is durable."""

@@ -11,6 +11,7 @@ a killed run keeps everything up to its last flush.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import platform
@@ -27,6 +28,7 @@ import numpy as np
 
 from epochscope import __version__
 from epochscope.archives import BundleWriter, Segment
+from epochscope.archives.errors import DiskFullError
 from epochscope.archives.format import check_name
 from epochscope.errors import EpochscopeError
 
@@ -95,7 +97,10 @@ class Recorder:
             self.config = stored
             epochs = b.checkpoint_epochs
             self.resume_epoch = epochs[-1] if epochs else None
-        self._writer.write(Segment(session=self._session,
+            # We hold the lock: a session still marked running was killed. Say so.
+            killed = [{"id": s["id"], "status": "interrupted"} for s in b.sessions
+                      if s.get("status") in (None, "running") and "id" in s]
+        self._writer.write(Segment(session=self._session, sessions=killed or None,
                                    truncate_after=-1 if self.resume_epoch is None else self.resume_epoch))
 
     # -- recording ---------------------------------------------------------------------------
@@ -173,6 +178,14 @@ class Recorder:
             self.close("complete")
             return
         status = "interrupted" if issubclass(exc_type, KeyboardInterrupt) else "failed"
+        if issubclass(exc_type, DiskFullError):
+            # Consolidating needs more room than there is: keep the journal (readable, and
+            # `resume` continues it) and let the original error through. Writing the session's
+            # end may fail too: then it reads as interrupted, which it is.
+            self._consolidate_on_close = False
+            with contextlib.suppress(EpochscopeError, OSError):
+                self.close("interrupted")
+            return
         if not self._closed:
             self.event(self._last_epoch(), "error", f"{exc_type.__name__}: {exc}")
         self.close(status)

@@ -43,7 +43,8 @@ _write_shared_plotly = write_shared_plotly
 
 def render_report(bundle: Bundle | str | os.PathLike, output: str | os.PathLike, *,
                   layout: str | os.PathLike | None = None, shared_assets: str | os.PathLike | None = None,
-                  data_budget: int = DEFAULT_DATA_BUDGET, nav: list[tuple[str, str]] | None = None) -> Path:
+                  data_budget: int = DEFAULT_DATA_BUDGET, nav: list[tuple[str, str]] | None = None,
+                  allow_damaged: bool = False) -> Path:
     """Render `bundle` (an open Bundle or a path) as one HTML file at `output`; return its path.
 
     `output` may be an existing directory (the file is then named after the run); missing
@@ -54,17 +55,20 @@ def render_report(bundle: Bundle | str | os.PathLike, output: str | os.PathLike,
     links shown at the top of the page, (label, href) pairs, e.g. ("All runs",
     "../../index.html"); labels are escaped, hrefs other than relative/http(s)/file dropped.
     The same bundle always gives the same bytes (no build time in the page).
+    A damaged bundle raises DamagedBundleError; with `allow_damaged` the page is built from
+    what is intact and says so in a banner listing the damage.
     Raises EpochscopeError for a bad layout or an output that cannot be written.
     """
     spec = load_layout(layout)  # fail fast on a bad layout, before reading any data
     if isinstance(bundle, Bundle):
         return _render(bundle, Path(output), spec, shared_assets, data_budget, nav)
-    with open_bundle(bundle) as opened:
+    with open_bundle(bundle, allow_damaged=allow_damaged) as opened:
         return _render(opened, Path(output), spec, shared_assets, data_budget, nav)
 
 
 def _render(bundle: Bundle, output: Path, layout, shared_assets, data_budget: int,
             nav: list[tuple[str, str]] | None) -> Path:
+    bundle.check()  # refuses damage now (or, with allow_damaged, lists it for the banner)
     data = build_page(bundle, layout, data_budget=data_budget)
     if output.is_dir():
         output = output / f"{data.page['csvName'].removesuffix('-metrics.csv')}.html"
@@ -83,6 +87,7 @@ def _render(bundle: Bundle, output: Path, layout, shared_assets, data_budget: in
         version=__version__,
         layout_source=layout.source,
         nav=nav_links(nav),
+        damage=list(bundle.damage),
     )
     html = html.replace(CSP_SLOT, csp(html, external_scripts=plotly_src is not None), 1)
     write_atomic(output, html)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from epochscope.commands._damage import allow_damaged_option, damage_hint
+
 
 @click.command()
 @click.argument("bundle", type=click.Path(dir_okay=False, path_type=Path))
@@ -15,13 +17,17 @@ import click
               help="A layout TOML replacing the default (which groups and charts, in which order).")
 @click.option("--shared-assets", type=click.Path(file_okay=False, path_type=Path),
               help="Write plotly.js once into this directory and link it instead of inlining.")
-def report(bundle: Path, output: Path, layout: Path | None, shared_assets: Path | None) -> None:
+@allow_damaged_option
+def report(bundle: Path, output: Path, layout: Path | None, shared_assets: Path | None,
+           allow_damaged: bool) -> None:
     """Render BUNDLE as a single HTML file that opens offline from disk."""
     from epochscope.generator.render import render_report
 
     if output.suffix.lower() not in (".html", ".htm"):
         output.mkdir(parents=True, exist_ok=True)  # a directory: the file is named after the run
-    path = render_report(bundle, output, layout=layout, shared_assets=shared_assets)
+    with damage_hint():
+        path = render_report(bundle, output, layout=layout, shared_assets=shared_assets,
+                             allow_damaged=allow_damaged)
     click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from epochscope.commands._damage import allow_damaged_option, damage_hint
+
 _DIR = click.Path(file_okay=False, path_type=Path)
 _DEFAULT_COLUMNS = ("path", "status", "p", "model_seed", "epochs", "turn_epoch", "grok_epoch",
                     "final_test_acc", "final_test_loss")
@@ -55,17 +57,19 @@ def runs(directory: Path, where: str | None, order_by: str, columns: str | None,
 @click.option("--layout", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A layout TOML for the run reports.")
 @click.option("--force", is_flag=True, help="Render every page again, changed or not.")
-def build(bundles_dir: Path, output: Path, layout: Path | None, force: bool) -> None:
+@allow_damaged_option
+def build(bundles_dir: Path, output: Path, layout: Path | None, force: bool, allow_damaged: bool) -> None:
     """Build the static site for every bundle under BUNDLES_DIR: reports, comparisons, index.
 
     Incremental: pages whose bundles did not change are not rendered again.
     """
     from epochscope.generator.site import build_site
 
-    result = build_site(bundles_dir, output, layout=layout, force=force,
+    result = build_site(bundles_dir, output, layout=layout, force=force, allow_damaged=allow_damaged,
                         on_page=lambda page, what: click.echo(f"  {what} {page}", err=True))
     for path, error in result.broken.items():
-        click.echo(f"warning: skipped {path}: {error}", err=True)
+        hint = "; --allow-damaged builds its pages from what is intact" if "damaged" in error else ""
+        click.echo(f"warning: skipped {path}: {error}{hint}", err=True)
     click.echo(f"{result.index}: {len(result.rendered)} page(s) rendered, {len(result.skipped)} unchanged, "
                f"{len(result.removed)} removed in {result.seconds:.1f} s")
 
@@ -95,14 +99,16 @@ def demo(output: Path, runs_dir: Path, workers: int | None) -> None:
               show_default=True, help="HTML file to write (or a directory).")
 @click.option("--shared-assets", type=click.Path(file_okay=False, path_type=Path),
               help="Write plotly.js once into this directory and link it instead of inlining.")
-def compare(bundles: tuple[Path, ...], output: Path, shared_assets: Path | None) -> None:
+@allow_damaged_option
+def compare(bundles: tuple[Path, ...], output: Path, shared_assets: Path | None, allow_damaged: bool) -> None:
     """Compare two or more BUNDLES on one self-contained page: summary table (outliers
     highlighted), overlays aligned on each run's turn, a shared PCA basis, small multiples."""
     from epochscope.generator.compare import render_compare
 
     if output.suffix.lower() not in (".html", ".htm"):
         output.mkdir(parents=True, exist_ok=True)
-    path = render_compare(list(bundles), output, shared_assets=shared_assets)
+    with damage_hint():
+        path = render_compare(list(bundles), output, shared_assets=shared_assets, allow_damaged=allow_damaged)
     click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
