@@ -149,15 +149,21 @@ class Compactor:
     def _run(self) -> None:
         while True:
             group = self._queue.get()
-            if group is None or self._cancel.is_set():
-                return
             try:
-                self._await_commit(group)
-                write_pack(self.path, group, durable=self.durable)
+                if group is None or self._cancel.is_set():
+                    return
+                if self.error is None:
+                    self._await_commit(group)
+                    write_pack(self.path, group, durable=self.durable)
             except BaseException as exc:  # noqa: BLE001 - compaction is an optimisation only
                 self.error = exc
                 self._tail = []
-                return
+            finally:
+                self._queue.task_done()
+
+    def wait(self) -> None:
+        """Block until every merge queued so far is done (benchmarks, tests)."""
+        self._queue.join()
 
     def _await_commit(self, group: list[tuple[int, int]]) -> None:
         """Checkpoint segments are renamed into place by the background committer."""

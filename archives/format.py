@@ -362,6 +362,9 @@ def _read_level(node: h5py.Group, prefix: str, values: dict[str, Any]) -> dict[s
     out = {key[len(prefix):]: value for key, value in values.items()
            if key.startswith(prefix) and "/" not in key[len(prefix):]}
     for key, item in node.items():
+        if item is None:  # a link whose object cannot be read: damaged metadata
+            raise DamagedBundleError(f"{node.name}/{key}: unreadable (damaged metadata)",
+                                     [f"{os.path.basename(node.file.filename)}:{node.name}/{key}: unreadable"])
         out[key] = (_read_level(item, f"{prefix}{key}/", values) if isinstance(item, h5py.Group)
                     else read_array(item))
     return out

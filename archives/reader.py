@@ -150,15 +150,16 @@ class Bundle:
         self._being_written = False if _locked_by_me else writer_active(self.path)
         for attempt in range(_ATTEMPTS):
             try:
-                self._open_parts()
                 try:
+                    self._open_parts()
                     self._merge()
                 except OSError as exc:
                     # HDF5 reports checksum failures and corruption as OSError without a name.
                     self._found(f"{self.path.name}: data unreadable, checksum mismatch or corruption "
                                 f"({fmt.short_reason(exc)})")
                     raise self._refusal() from None
-                except (KeyError, RuntimeError) as exc:
+                except (KeyError, RuntimeError, AttributeError, TypeError, ValueError) as exc:
+                    # A damaged object header or B-tree: HDF5 and h5py fail in many ways.
                     self._found(f"{self.path.name}: structure unreadable ({fmt.short_reason(exc)})")
                     raise self._refusal() from None
                 return
@@ -215,6 +216,18 @@ class Bundle:
             self._found(text)
         if not self.allow_damaged:
             raise self._refusal() from None
+
+    @contextlib.contextmanager
+    def _checking(self, what: str):
+        """Damage met inside is recorded (or refused); so is any way a damaged HDF5
+        structure makes h5py fail."""
+        try:
+            yield
+        except DamagedBundleError as exc:
+            self._damaged(exc)
+        except Exception as exc:  # noqa: BLE001 - a damaged structure fails in many ways
+            text = f"{what}: unreadable ({fmt.short_reason(exc)})"
+            self._damaged(DamagedBundleError(text, [text]))
 
     def _read_checked(self, dset: h5py.Dataset) -> np.ndarray | None:
         try:
@@ -356,31 +369,24 @@ class Bundle:
         `verify` does). Without `allow_damaged` the first damage raises DamagedBundleError.
         """
         for name in self.table_names:
-            try:
+            with self._checking(f"table {name!r}"):
                 self.table(name)
-            except DamagedBundleError as exc:
-                self._damaged(exc)
         for name in self.artifact_names:
-            art = self.artifact(name)
-            art.epochs  # noqa: B018 - reads and checks every part's epochs
-            for arr in art.names:
-                with contextlib.suppress(KeyError):
-                    art.per_epoch(arr)
-            for arr in art.summary_names:
-                with contextlib.suppress(KeyError):
-                    art.summary(arr)
+            with self._checking(f"artifact {name!r}"):
+                art = self.artifact(name)
+                art.epochs  # noqa: B018 - reads and checks every part's epochs
+                for arr in art.names:
+                    with contextlib.suppress(KeyError):
+                        art.per_epoch(arr)
+                for arr in art.summary_names:
+                    with contextlib.suppress(KeyError):
+                        art.summary(arr)
         for epoch in self.checkpoint_epochs:
-            try:
+            with self._checking(f"checkpoint {epoch}"):
                 group = self.checkpoint_group(epoch)
                 fmt.attr_json(group, "meta", {})
                 if tensors:
                     fmt.read_tree(group["state"])
-            except DamagedBundleError as exc:
-                self._damaged(exc)
-            except (OSError, KeyError, RuntimeError, ValueError) as exc:
-                self._damaged(DamagedBundleError(
-                    f"checkpoint {epoch}: unreadable ({fmt.short_reason(exc)})",
-                    [f"checkpoint {epoch}: unreadable ({fmt.short_reason(exc)})"]))
         return list(self.damage)
 
     # -- public API ------------------------------------------------------------------------

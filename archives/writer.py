@@ -346,6 +346,12 @@ def consolidate(path: str | os.PathLike, *, _locked: bool = False) -> None:
                     f.attrs["consolidated"] = time.time()
                     write_content(f, merged)
                     _write_manifest(f, skip=_copied_from(path, merged))
+        except (OSError, RuntimeError, KeyError, AttributeError, TypeError, ValueError) as exc:
+            # HDF5 failing to read or copy a part: damaged structure or data.
+            text = f"a part cannot be read ({fmt.short_reason(exc)})"
+            raise DamagedBundleError(
+                f"{path} not consolidated: {text}; nothing was changed (the journal is kept); "
+                "see `epochscope verify`", [text]) from None
         except DamagedBundleError as exc:
             first = exc.findings[0] if exc.findings else str(exc)
             raise DamagedBundleError(

@@ -280,6 +280,9 @@ def _journal_run(path: Path, n: int, *, compaction: bool, truncate_at: int | Non
                             checkpoints=ck, truncate_after=trunc,
                             session={"id": "s", "last": i} if i % 100 == 0 else None), wait=not ck)
         w.sync()
+        if w._compactor is not None:
+            w._compactor.wait()
+            assert w._compactor.error is None
         w._stop_compactor()
 
 
