@@ -82,10 +82,9 @@ def write_pack(path: Path, spans: list[tuple[int, int]], *, durable: bool = True
 
 
 def _journals(f: Any) -> dict[str, int]:
-    packed = fmt.attr_json(f, "journals")
-    if packed:
-        return {str(k): int(v) for k, v in packed.items()}
-    return {fmt._attr_str(f, "journal-id") or "?": int(f.attrs["sequence"])}
+    from epochscope.archives.reader import _journals_of
+
+    return _journals_of(f)
 
 
 def drop_redundant(path: Path) -> None:

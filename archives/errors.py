@@ -20,6 +20,10 @@ class NewerFormatError(BundleError):
     """The bundle was written by a newer format version than this epochscope reads."""
 
 
+class NewerElementError(NewerFormatError, ValueError):
+    """One element of the bundle has an encoding version newer than this epochscope reads."""
+
+
 class BundleLockedError(BundleError):
     """Another process is writing this bundle."""
 

@@ -18,7 +18,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from epochscope.archives.errors import DamagedBundleError
+from epochscope.archives.errors import DamagedBundleError, NewerElementError
 
 FORMAT_NAME = "epochscope-bundle"
 SEGMENT_NAME = "epochscope-segment"
@@ -76,7 +76,7 @@ def check_encoding(obj: h5py.HLObject, kind: str) -> None:
     major = encoding_major(obj)
     if major != ELEMENT_VERSIONS[kind].split(".")[0] and major not in _READABLE_MAJORS.get(kind, ()):
         version = _attr_str(obj, "encoding-version") or "?"
-        raise ValueError(
+        raise NewerElementError(
             f"{obj.name}: {kind} encoding version {version} is newer than this epochscope reads "
             f"({ELEMENT_VERSIONS[kind]})"
         )
@@ -231,7 +231,8 @@ def digest(arr: np.ndarray, h: Any = None) -> str:
     else:
         if arr.dtype.byteorder == ">":
             arr = arr.astype(arr.dtype.newbyteorder("<"))
-        h.update(memoryview(np.ascontiguousarray(arr)).cast("B"))
+        if arr.size:  # (memoryview cannot cast a view with a zero in its shape)
+            h.update(memoryview(np.ascontiguousarray(arr)).cast("B"))
     return h.hexdigest()
 
 

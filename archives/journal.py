@@ -184,24 +184,38 @@ def atomic_h5(target: Path, *, committer: Committer | None = None, durable: bool
             tmp.unlink()
 
 
+_collecting = threading.local()
+_hook_lock = threading.Lock()
+_hook_installed = False
+
+
 @contextlib.contextmanager
 def _quiet_hdf5_close() -> Iterator[list[BaseException]]:
     """Collect the errors h5py can only print while it frees objects (`Exception ignored
-    in ObjectID.__dealloc__`, e.g. a full disk while HDF5 writes its cached metadata)."""
-    caught: list[BaseException] = []
-    previous = sys.unraisablehook
+    in ObjectID.__dealloc__`, e.g. a full disk while HDF5 writes its cached metadata).
 
-    def hook(unraisable: Any) -> None:
-        if isinstance(unraisable.exc_value, OSError):
-            caught.append(unraisable.exc_value)
-        else:
-            previous(unraisable)
+    One process-wide hook, installed once, hands them to the thread collecting them
+    (a writer and its background packer may both be writing)."""
+    global _hook_installed
+    with _hook_lock:
+        if not _hook_installed:
+            previous = sys.unraisablehook
 
-    sys.unraisablehook = hook
+            def hook(unraisable: Any) -> None:
+                caught = getattr(_collecting, "errors", None)
+                if caught is not None and isinstance(unraisable.exc_value, OSError):
+                    caught.append(unraisable.exc_value)
+                else:
+                    previous(unraisable)
+
+            sys.unraisablehook = hook
+            _hook_installed = True
+    outer = getattr(_collecting, "errors", None)
+    _collecting.errors = caught = []
     try:
         yield caught
     finally:
-        sys.unraisablehook = previous
+        _collecting.errors = outer
 
 
 def is_disk_full(exc: BaseException) -> bool:

@@ -158,6 +158,8 @@ class Bundle:
                     self._found(f"{self.path.name}: data unreadable, checksum mismatch or corruption "
                                 f"({fmt.short_reason(exc)})")
                     raise self._refusal() from None
+                except NewerFormatError:
+                    raise
                 except (KeyError, RuntimeError, AttributeError, TypeError, ValueError) as exc:
                     # A damaged object header or B-tree: HDF5 and h5py fail in many ways.
                     self._found(f"{self.path.name}: structure unreadable ({fmt.short_reason(exc)})")

@@ -20,7 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from epochscope.archives import BundleWriter, Segment, compaction, consolidate, open_bundle, verify_bundle
+from epochscope.archives import (
+    BundleWriter,
+    Segment,
+    compaction,
+    consolidate,
+    open_bundle,
+    verify_bundle,
+)
 from epochscope.archives.journal import list_journal
 
 
