@@ -18,6 +18,8 @@ from typing import Any
 import h5py
 import numpy as np
 
+from epochscope.archives.errors import DamagedBundleError, NewerElementError
+
 FORMAT_NAME = "epochscope-bundle"
 SEGMENT_NAME = "epochscope-segment"
 FORMAT_VERSION = "1.2"
@@ -75,7 +77,7 @@ def check_encoding(obj: h5py.HLObject, kind: str) -> None:
     major = encoding_major(obj)
     if major != ELEMENT_VERSIONS[kind].split(".")[0] and major not in _READABLE_MAJORS.get(kind, ()):
         version = _attr_str(obj, "encoding-version") or "?"
-        raise ValueError(
+        raise NewerElementError(
             f"{obj.name}: {kind} encoding version {version} is newer than this epochscope reads "
             f"({ELEMENT_VERSIONS[kind]})"
         )
@@ -127,6 +129,20 @@ def _jsonable(value: Any) -> Any:
 
 def write_array(group: h5py.Group, name: str, data: Any, *, per_row: bool = False,
                 fletcher32: bool = True) -> h5py.Dataset:
+    """Write one array (see `_write_array`) with its SHA-256 as the `sha256` attribute.
+
+    The checksum is taken from the data in memory, before it reaches the file: since
+    format 1.2 every dataset of every file (journal segments included) carries it, so a
+    reader or a consolidation can tell damaged bytes from sound ones.
+    """
+    dset = _write_array(group, name, data, per_row=per_row, fletcher32=fletcher32)
+    if "sha256" not in dset.attrs:
+        set_attr_str(dset, "sha256", digest(np.asarray(data)))
+    return dset
+
+
+def _write_array(group: h5py.Group, name: str, data: Any, *, per_row: bool = False,
+                 fletcher32: bool = True) -> h5py.Dataset:
     """Write one array, chunked, with a fletcher32 checksum on its chunks by default.
 
     Strings become UTF-8 variable-length strings. Scalars and empty arrays cannot be chunked
@@ -169,26 +185,69 @@ def _chunking(arr: np.ndarray, per_row: bool, itemsize: int, fletcher32: bool) -
     return {"chunks": chunks, "fletcher32": fletcher32}
 
 
-def read_array(dset: h5py.Dataset) -> np.ndarray:
-    """Read a dataset fully; string datasets come back as an object array of str."""
-    if h5py.check_string_dtype(dset.dtype) is not None:
-        return np.asarray(dset.asstr()[()], dtype=object)
-    # A scalar dataset comes back as a 0-d array (h5py gives a numpy scalar): what was written.
-    return np.asarray(dset[()]) if dset.shape == () else dset[()]
+def read_array(dset: h5py.Dataset, *, check: bool = True) -> np.ndarray:
+    """Read a dataset fully; string datasets come back as an object array of str.
+
+    With `check` (the default) the bytes read are compared with the dataset's `sha256`
+    (fletcher32 chunks are checked by HDF5 itself): damage raises DamagedBundleError and
+    is never returned as data.
+    """
+    try:
+        if h5py.check_string_dtype(dset.dtype) is not None:
+            arr = np.asarray(dset.asstr()[()], dtype=object)
+        else:
+            # A scalar dataset comes back as a 0-d array (h5py gives a numpy scalar).
+            arr = np.asarray(dset[()]) if dset.shape == () else dset[()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise damaged(dset, f"unreadable, chunk checksum mismatch or corruption ({short_reason(exc)})") from None
+    if check:
+        stored = stored_sha256(dset)
+        if stored is not None and stored != digest(arr):
+            raise damaged(dset, "SHA-256 mismatch (content changed since it was written)")
+    return arr
+
+
+def short_reason(exc: BaseException, limit: int = 120) -> str:
+    """An HDF5 error message on one line, clipped."""
+    return " ".join(str(exc).split())[:limit]
 
 
 def sha256_of(dset: h5py.Dataset) -> str:
     """The manifest checksum of a dataset's logical content (see docs/bundle-format.md)."""
-    h = hashlib.sha256()
     if h5py.check_string_dtype(dset.dtype) is not None:
-        for text in np.asarray(dset.asstr()[()], dtype=object).ravel():
-            raw = str(text).encode("utf-8")
+        return digest(np.asarray(dset.asstr()[()], dtype=object))
+    return digest(np.asarray(dset[()]))
+
+
+def digest(arr: np.ndarray, h: Any = None) -> str:
+    """SHA-256 of an array as the manifest defines it: strings element by element (UTF-8,
+    each after its length as 8 bytes little-endian), numbers as little-endian C-order bytes."""
+    h = hashlib.sha256() if h is None else h
+    if arr.dtype.kind in "UOS":
+        for text in arr.ravel():
+            raw = (text.decode("utf-8") if isinstance(text, bytes) and arr.dtype.kind == "S"
+                   else str(text)).encode("utf-8")
             h.update(len(raw).to_bytes(8, "little"))
             h.update(raw)
     else:
-        arr = np.ascontiguousarray(dset[()])
-        h.update(arr.tobytes())
+        if arr.dtype.byteorder == ">":
+            arr = arr.astype(arr.dtype.newbyteorder("<"))
+        if arr.size:  # (memoryview cannot cast a view with a zero in its shape)
+            h.update(memoryview(np.ascontiguousarray(arr)).cast("B"))
     return h.hexdigest()
+
+
+def stored_sha256(dset: h5py.Dataset) -> str | None:
+    """The `sha256` attribute of a dataset (None when it has none: files before format 1.2
+    gave segment datasets no checksum)."""
+    return _attr_str(dset, "sha256")
+
+
+def damaged(dset: h5py.Dataset, what: str) -> DamagedBundleError:
+    """The error for a dataset whose bytes failed a check (`what` says which)."""
+    where = f"{os.path.basename(dset.file.filename)}:{dset.name}"
+    text = f"{where}: {what}"
+    return DamagedBundleError(text, [text])
 
 
 @dataclass(frozen=True)
@@ -263,6 +322,11 @@ def _reserve(group: h5py.Group, name: str, parts: tuple[np.ndarray, ...], deferr
     dcpl.set_obj_track_times(False)  # identical content gives identical bytes
     dsid = h5py.h5d.create(group.id, name.encode("utf-8"), h5py.h5t.py_create(dtype),
                            h5py.h5s.create_simple(shape), dcpl=dcpl)
+    # The checksum of the bytes about to be written (C order: the parts end to end).
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(memoryview(part).cast("B"))
+    set_attr_str(group[name], "sha256", h.hexdigest())
     offset = dsid.get_offset()
     if offset is None or dsid.get_storage_size() != size * dtype.itemsize:  # not plain bytes
         dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, np.concatenate([p.ravel() for p in parts]).reshape(shape))
@@ -300,6 +364,9 @@ def _read_level(node: h5py.Group, prefix: str, values: dict[str, Any]) -> dict[s
     out = {key[len(prefix):]: value for key, value in values.items()
            if key.startswith(prefix) and "/" not in key[len(prefix):]}
     for key, item in node.items():
+        if item is None:  # a link whose object cannot be read: damaged metadata
+            raise DamagedBundleError(f"{node.name}/{key}: unreadable (damaged metadata)",
+                                     [f"{os.path.basename(node.file.filename)}:{node.name}/{key}: unreadable"])
         out[key] = (_read_level(item, f"{prefix}{key}/", values) if isinstance(item, h5py.Group)
                     else read_array(item))
     return out

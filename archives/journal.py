@@ -11,19 +11,40 @@ when a writer dies mid-update; SWMR cannot add new objects while writing).
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
+import gc
 import os
 import queue
 import re
+import shutil
+import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import h5py
 
 from epochscope.archives.format import LIBVER, write_deferred
 
 _SEGMENT_RE = re.compile(r"^seg-(\d{8})\.h5$")
+# A pack: segments first..last merged into one file by the writer (see `compact`).
+_PACK_RE = re.compile(r"^pack-(\d{8})-(\d{8})\.h5$")
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One committed journal file: a segment (first == last) or a pack of first..last."""
+
+    first: int
+    last: int
+    path: Path
+
+    @property
+    def is_pack(self) -> bool:
+        return self.path.name.startswith("pack-")
 
 
 def journal_dir(path: Path) -> Path:
@@ -36,26 +57,61 @@ def lock_path(path: Path) -> Path:
     return path.with_name(path.name + ".lock")
 
 
-def remove_stale_tmp(path: Path) -> None:
-    """Delete temporary files a killed writer left in the journal (they were never committed)."""
+def stale_temporaries(path: Path) -> list[Path]:
+    """Temporary files of bundle `path`: a consolidation's `.run.h5.<pid>.tmp` beside it and
+    segments or packs in its journal that were never committed. Left behind only by a writer
+    that died (or is still writing: ask `writer_active` first)."""
+    found = []
+    own = re.compile(rf"^\.{re.escape(path.name)}\.\d+\.tmp$")
+    with contextlib.suppress(OSError):
+        found += [e for e in path.parent.iterdir() if own.match(e.name)]
     jdir = journal_dir(path)
-    if jdir.is_dir():
-        for entry in jdir.iterdir():
-            if entry.name.startswith(".") and entry.name.endswith(".tmp"):
-                entry.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        found += [e for e in jdir.iterdir() if e.name.startswith(".") and e.name.endswith(".tmp")]
+    return sorted(found)
+
+
+def remove_stale_tmp(path: Path) -> list[Path]:
+    """Delete the temporaries a killed writer left (call only while holding the writer lock:
+    then no other writer of this bundle is alive to own them). Returns what was removed."""
+    removed = stale_temporaries(path)
+    for entry in removed:
+        entry.unlink(missing_ok=True)
+    return removed
+
+
+def list_journal(path: Path) -> list[JournalEntry]:
+    """Every committed journal file of bundle `path` in sequence order, packs and the
+    segments they already cover included (a writer deletes those right after the pack)."""
+    jdir = journal_dir(path)
+    found = []
+    try:
+        names = os.listdir(jdir)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    for name in names:
+        if match := _SEGMENT_RE.match(name):
+            seq = int(match.group(1))
+            found.append(JournalEntry(seq, seq, jdir / name))
+        elif match := _PACK_RE.match(name):
+            found.append(JournalEntry(int(match.group(1)), int(match.group(2)), jdir / name))
+    return sorted(found, key=lambda e: (e.first, -e.last))
+
+
+def live_entries(entries: list[JournalEntry]) -> list[JournalEntry]:
+    """The entries a reader applies: those not inside a pack that covers them."""
+    out: list[JournalEntry] = []
+    for entry in entries:  # sorted by first, widest first
+        if out and entry.first <= out[-1].last:
+            continue  # inside the previous (wider) pack: already merged there
+        out.append(entry)
+    return out
 
 
 def list_segments(path: Path) -> list[tuple[int, Path]]:
-    """Committed segments of bundle `path` in order; temporary files are ignored."""
-    jdir = journal_dir(path)
-    if not jdir.is_dir():
-        return []
-    found = []
-    for entry in jdir.iterdir():
-        match = _SEGMENT_RE.match(entry.name)
-        if match:
-            found.append((int(match.group(1)), entry))
-    return sorted(found)
+    """Committed journal files a reader applies, as (last sequence, path), in order;
+    temporary files and segments already merged into a pack are left out."""
+    return [(e.last, e.path) for e in live_entries(list_journal(path))]
 
 
 def fsync_dir(directory: Path) -> None:
@@ -98,18 +154,114 @@ def atomic_h5(target: Path, *, committer: Committer | None = None, durable: bool
     """
     tmp = tmp_name(target)
     try:
-        with h5py.File(tmp, "w", libver=LIBVER) as f:
-            yield f
+        with _quiet_hdf5_close() as close_errors:
+            try:
+                with h5py.File(tmp, "w", libver=LIBVER) as f:
+                    yield f
+                    # Flush inside: a write error (a full disk) raises here, where it can be
+                    # handled, instead of being printed and dropped when HDF5 closes the file.
+                    f.flush()
+            except OSError as exc:
+                gc.collect()  # free the failed write's h5py objects while the hook is in place
+                raise disk_error(exc, target) from None
+        if close_errors:
+            raise disk_error(close_errors[0], target)
         if deferred:
-            write_deferred(tmp, deferred)
+            try:
+                write_deferred(tmp, deferred)
+            except OSError as exc:
+                raise disk_error(exc, target) from None
         if committer is None:
-            commit(tmp, target, durable=durable)
+            try:
+                commit(tmp, target, durable=durable)
+            except OSError as exc:
+                raise disk_error(exc, target) from None
         else:
             committer.submit(tmp, target, durable=durable)
             tmp = None
     finally:
         if tmp is not None and tmp.exists():
             tmp.unlink()
+
+
+_collecting = threading.local()
+_hook_lock = threading.Lock()
+_hook_installed = False
+
+
+@contextlib.contextmanager
+def _quiet_hdf5_close() -> Iterator[list[BaseException]]:
+    """Collect the errors h5py can only print while it frees objects (`Exception ignored
+    in ObjectID.__dealloc__`, e.g. a full disk while HDF5 writes its cached metadata).
+
+    One process-wide hook, installed once, hands them to the thread collecting them
+    (a writer and its background packer may both be writing)."""
+    global _hook_installed
+    with _hook_lock:
+        if not _hook_installed:
+            previous = sys.unraisablehook
+
+            def hook(unraisable: Any) -> None:
+                caught = getattr(_collecting, "errors", None)
+                if caught is not None and isinstance(unraisable.exc_value, OSError):
+                    caught.append(unraisable.exc_value)
+                else:
+                    previous(unraisable)
+
+            sys.unraisablehook = hook
+            _hook_installed = True
+    outer = getattr(_collecting, "errors", None)
+    _collecting.errors = caught = []
+    try:
+        yield caught
+    finally:
+        _collecting.errors = outer
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True for ENOSPC/EDQUOT, also as HDF5 words it ("errno = 28")."""
+    if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc)
+    return "errno = 28" in text or "No space left" in text or "Disk quota exceeded" in text
+
+
+def mount_point(path: Path) -> Path:
+    """The mount point of the file system holding `path`."""
+    path = Path(os.path.abspath(path))
+    while not path.exists():
+        path = path.parent
+    while not os.path.ismount(path):
+        path = path.parent
+    return path
+
+
+def disk_error(exc: BaseException, target: Path, needed: int | None = None) -> BaseException:
+    """A DiskFullError (one line: the disk, what was needed, what is free) for a full disk;
+    any other error unchanged."""
+    if not is_disk_full(exc) and needed is None:
+        return exc
+    from epochscope.archives.errors import DiskFullError
+
+    free = shutil.disk_usage(mount_point(target)).free
+    need = f"about {_mb(needed)} needed, " if needed else ""
+    return DiskFullError(
+        f"no space left on {mount_point(target)} writing {target.name}: {need}{_mb(free)} free; "
+        "nothing already committed was lost and no temporary file was left")
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+def require_space(target: Path, needed: int) -> None:
+    """Refuse (DiskFullError) before writing `needed` bytes beside `target` without room."""
+    try:
+        free = shutil.disk_usage(mount_point(target)).free
+    except OSError:
+        return
+    if free < needed:
+        raise disk_error(OSError(errno.ENOSPC, "No space left on device"), target, needed)
 
 
 class Committer:

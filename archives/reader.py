@@ -6,7 +6,9 @@ only the committed segments), and on bundles whose writer was killed.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,12 @@ import h5py
 import numpy as np
 
 from epochscope.archives import format as fmt
-from epochscope.archives.errors import BundleError, NewerFormatError, NotABundleError
+from epochscope.archives.errors import (
+    BundleError,
+    DamagedBundleError,
+    NewerFormatError,
+    NotABundleError,
+)
 from epochscope.archives.journal import journal_dir, list_segments, writer_active
 
 __all__ = ["Artifact", "Bundle", "Checkpoint", "open_bundle"]
@@ -39,9 +46,10 @@ class Checkpoint:
 class Artifact:
     """Merged results of one analyzer: per-epoch arrays (sorted by epoch) and summaries."""
 
-    def __init__(self, name: str, parts: list[h5py.Group]):
+    def __init__(self, name: str, parts: list[h5py.Group], bundle: Bundle | None = None):
         self.name = name
         self._parts = parts
+        self._bundle = bundle
         last = parts[-1]
         self.version = fmt._attr_str(last, "analyzer-version") or "?"
         self.params: dict[str, Any] = fmt.attr_json(last, "params", {})
@@ -65,8 +73,19 @@ class Artifact:
     @property
     def epochs(self) -> np.ndarray:
         """Every epoch this analyzer has results for, sorted."""
-        eps = [np.asarray(g["epoch"][()], dtype=np.int64) for g in self._parts]
+        eps = [self._epochs(g) for g in self._parts]
+        eps = [e for e in eps if e is not None]
         return np.unique(np.concatenate(eps)) if eps else np.zeros(0, dtype=np.int64)
+
+    def _read(self, dset: h5py.Dataset) -> np.ndarray | None:
+        """A verified read; None (and a finding) for damage when the bundle allows it."""
+        if self._bundle is None:
+            return fmt.read_array(dset)
+        return self._bundle._read_checked(dset)
+
+    def _epochs(self, g: h5py.Group) -> np.ndarray | None:
+        arr = self._read(g["epoch"])
+        return None if arr is None else np.asarray(arr, dtype=np.int64)
 
     def per_epoch(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """(epochs, stacked values) for `name`; later writes of an epoch win."""
@@ -74,8 +93,11 @@ class Artifact:
             epochs, values = [], []
             for g in self._parts:
                 if name in g["per_epoch"]:
-                    epochs.append(np.asarray(g["epoch"][()], dtype=np.int64))
-                    values.append(fmt.read_array(g["per_epoch"][name]))
+                    eps, vals = self._epochs(g), self._read(g["per_epoch"][name])
+                    if eps is None or vals is None:
+                        continue  # damaged, and the bundle was opened with allow_damaged
+                    epochs.append(eps)
+                    values.append(vals)
             if not epochs:
                 raise KeyError(f"analyzer {self.name!r} has no per-epoch array {name!r}")
             self._cache[name] = _merge_rows(np.concatenate(epochs), np.concatenate(values))
@@ -93,7 +115,9 @@ class Artifact:
     def summary(self, name: str) -> np.ndarray:
         for g in reversed(self._parts):
             if name in g["summary"]:
-                return fmt.read_array(g["summary"][name])
+                arr = self._read(g["summary"][name])
+                if arr is not None:
+                    return arr
         raise KeyError(f"analyzer {self.name!r} has no summary array {name!r}")
 
     @property
@@ -119,55 +143,158 @@ def _merge_rows(epochs: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.
 
 
 class Bundle:
-    """Read-only merged view of a bundle. Use `open_bundle`; close it (or use `with`)."""
+    """Read-only merged view of a bundle. Use `open_bundle`; close it (or use `with`).
 
-    def __init__(self, path: str | os.PathLike, *, _locked_by_me: bool = False):
+    Everything it returns was checked: datasets against their SHA-256 (and fletcher32),
+    structures by HDF5. A bundle with damage raises DamagedBundleError when the damage is
+    met, unless opened with `allow_damaged`: then damaged parts are left out and each is
+    listed in `damage`, so a page or a summary can say so.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, allow_damaged: bool = False,
+                 _locked_by_me: bool = False):
         self.path = Path(path)
-        self.problems: list[str] = []
+        self.allow_damaged = allow_damaged
+        self.damage: list[str] = []
         self._files: list[h5py.File] = []
         self._being_written = False if _locked_by_me else writer_active(self.path)
-        try:
-            self._open_parts()
+        for attempt in range(_ATTEMPTS):
             try:
-                self._merge()
-            except OSError as exc:
-                # HDF5 reports checksum failures and corruption as OSError without a name.
-                raise BundleError(f"{self.path}: data unreadable, checksum mismatch or corruption "
-                                  f"({' '.join(str(exc).split())}); run `epochscope verify`") from None
+                try:
+                    self._open_parts()
+                    self._merge()
+                except OSError as exc:
+                    # HDF5 reports checksum failures and corruption as OSError without a name.
+                    self._found(f"{self.path.name}: data unreadable, checksum mismatch or corruption "
+                                f"({fmt.short_reason(exc)})")
+                    raise self._refusal() from None
+                except NewerFormatError:
+                    raise
+                except (KeyError, RuntimeError, AttributeError, TypeError, ValueError) as exc:
+                    # A damaged object header or B-tree: HDF5 and h5py fail in many ways.
+                    self._found(f"{self.path.name}: structure unreadable ({fmt.short_reason(exc)})")
+                    raise self._refusal() from None
+                return
+            except _Vanished:
+                # A writer consolidated or packed the journal while we read it: what we saw
+                # was replaced by a file holding the same data. Read the new state.
+                self.close()
+                self.damage = []
+                if attempt == _ATTEMPTS - 1:
+                    raise BundleError(f"{self.path}: the journal kept changing while it was read; "
+                                      "try again") from None
+                time.sleep(0.01 * attempt)
+            except BaseException:
+                self.close()
+                raise
+
+    @classmethod
+    def _merged_view(cls, path: Path, files: list[Path]) -> Bundle:
+        """A strict merged view of some journal files alone (no main file): what a pack of
+        them must hold."""
+        self = cls.__new__(cls)
+        self.path, self.allow_damaged, self.damage = Path(path), False, []
+        self._files, self._being_written, self.main, self.segments = [], False, None, []
+        try:
+            for p in files:
+                f = _open_h5(p)
+                self._files.append(f)
+                _check_root(f, fmt.SEGMENT_NAME, p)
+                self.segments.append(f)
+            self._merge()
         except BaseException:
             self.close()
             raise
+        return self
+
+    @property
+    def problems(self) -> list[str]:
+        """Damage found so far (kept for older callers; see `damage`)."""
+        return self.damage
+
+    def _found(self, text: str) -> None:
+        if text not in self.damage:
+            self.damage.append(text)
+
+    def _refusal(self) -> DamagedBundleError:
+        first = self.damage[0] if self.damage else "damaged"
+        more = f" (and {len(self.damage) - 1} more)" if len(self.damage) > 1 else ""
+        return DamagedBundleError(
+            f"{self.path} is damaged: {first}{more}; see `epochscope verify`", self.damage)
+
+    def _damaged(self, exc: DamagedBundleError) -> None:
+        """Record damage met while reading; refuse unless the bundle allows damage."""
+        for text in exc.findings or [str(exc)]:
+            self._found(text)
+        if not self.allow_damaged:
+            raise self._refusal() from None
+
+    @contextlib.contextmanager
+    def _checking(self, what: str):
+        """Damage met inside is recorded (or refused); so is any way a damaged HDF5
+        structure makes h5py fail."""
+        try:
+            yield
+        except DamagedBundleError as exc:
+            self._damaged(exc)
+        except Exception as exc:  # noqa: BLE001 - a damaged structure fails in many ways
+            text = f"{what}: unreadable ({fmt.short_reason(exc)})"
+            self._damaged(DamagedBundleError(text, [text]))
+
+    def _read_checked(self, dset: h5py.Dataset) -> np.ndarray | None:
+        try:
+            return fmt.read_array(dset)
+        except DamagedBundleError as exc:
+            self._damaged(exc)
+            return None
 
     # -- opening -------------------------------------------------------------------------
     def _open_parts(self) -> None:
-        segments = list_segments(self.path)
         if self.path.is_dir():
             raise NotABundleError(f"{self.path} is a directory, not a bundle file")
-        if not self.path.exists() and not segments:
+        self.main: h5py.File | None = None
+        self.segments: list[h5py.File] = []
+        # The main file first, then the journal: a consolidation renames its new main file
+        # in before it deletes the journal, so a journal file listed here that vanishes
+        # before we open it was folded into a main file newer than ours (retry).
+        try:
+            self.main = _open_h5(self.path)
+        except FileNotFoundError:
+            pass
+        entries = list_segments(self.path)
+        if self.main is None and not entries:
+            if self.path.exists():
+                raise _Vanished()
             if journal_dir(self.path).is_dir():
                 raise BundleError(f"{self.path}: journal exists but holds no complete segment yet")
             raise BundleError(f"no such bundle: {self.path}")
-        self.main: h5py.File | None = None
-        if self.path.exists():
-            self.main = _open_h5(self.path)
+        if self.main is not None:
             self._files.append(self.main)
             _check_root(self.main, fmt.FORMAT_NAME, self.path)
         applied = fmt.attr_json(self.main, "applied-segments", {}) if self.main else {}
-        self.segments: list[h5py.File] = []
-        for seq, seg_path in segments:
+        for _seq, seg_path in entries:
             try:
                 seg = _open_h5(seg_path)
+            except FileNotFoundError:
+                raise _Vanished() from None
+            except NewerFormatError:
+                raise
             except BundleError as exc:
-                self.problems.append(f"segment {seg_path.name}: {exc}")
+                self._damaged(DamagedBundleError(f"journal {seg_path.name}: {exc}",
+                                                 [f"journal {seg_path.name}: {_clip_path(exc)}"]))
                 continue
             self._files.append(seg)
             try:
                 _check_root(seg, fmt.SEGMENT_NAME, seg_path)
-            except BundleError as exc:
-                self.problems.append(str(exc))
+            except NewerFormatError as exc:
+                if not self.allow_damaged:
+                    raise
+                self._found(f"journal {seg_path.name}: {_clip_path(exc)} (left out)")
                 continue
-            jid = fmt._attr_str(seg, "journal-id")
-            if jid in applied and seq <= applied[jid]:
+            except BundleError as exc:
+                self._damaged(DamagedBundleError(str(exc), [f"journal {seg_path.name}: {_clip_path(exc)}"]))
+                continue
+            if _already_applied(seg, applied):
                 continue  # already folded into the main file by an interrupted consolidation
             self.segments.append(seg)
 
@@ -183,7 +310,7 @@ class Bundle:
         series: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
         steps: dict[str, list[np.ndarray | None]] = {}  # aligned with `series` parts (since 1.2)
         events: list[dict[str, Any]] = []
-        self._checkpoints: dict[int, h5py.Group] = {}
+        self._checkpoints: dict[int, h5py.Group | tuple[h5py.Group, str]] = {}
         artifacts: dict[str, list[h5py.Group]] = {}
         self._tables: dict[str, list[h5py.Group]] = {}  # a whole table, then appended rows
         self.checkpoint_policy: dict[str, Any] | None = None
@@ -198,14 +325,14 @@ class Bundle:
                 self._metric_info = {}
                 self._split = None
                 steps, self.checkpoint_policy = {}, None
-            is_main = part is self.main
-            if is_main:
+            if part is self.main:
                 self.applied.update(fmt.attr_json(part, "applied-segments", {}))
-                for s in fmt.attr_json(part, "sessions", []):
-                    sessions[s["id"]] = s
             else:
-                jid = fmt._attr_str(part, "journal-id")
-                self.applied[jid] = max(self.applied.get(jid, 0), int(part.attrs["sequence"]))
+                for jid, seq in _journals_of(part).items():
+                    self.applied[jid] = max(self.applied.get(jid, 0), seq)
+            # Main file: every session; a pack: its segments' session updates, merged.
+            for s in fmt.attr_json(part, "sessions", []):
+                sessions.setdefault(s["id"], {}).update(s)
             if "truncate-after" in part.attrs:
                 cut = int(part.attrs["truncate-after"])
                 steps = {n: [None if s is None else s[e <= cut] for (e, _), s in zip(series[n], ss, strict=True)]
@@ -228,14 +355,21 @@ class Bundle:
                             self._metric_info.setdefault(str(name), {}).update(fields)
                 for name, g in part["metrics"].items():
                     fmt.check_encoding(g, "series")
-                    series.setdefault(name, []).append((g["epoch"][()], g["value"][()]))
-                    steps.setdefault(name, []).append(g["step"][()] if "step" in g else None)
+                    epochs, values = self._read_checked(g["epoch"]), self._read_checked(g["value"])
+                    if epochs is not None and values is not None:
+                        series.setdefault(name, []).append((epochs, values))
+                        steps.setdefault(name, []).append(self._read_checked(g["step"]) if "step" in g else None)
             if "events" in part:
-                events.extend(_read_events(part["events"]))
+                try:
+                    events.extend(_read_events(part["events"]))
+                except DamagedBundleError as exc:
+                    self._damaged(exc)
             if "checkpoints" in part:
-                for g in part["checkpoints"].values():
-                    fmt.check_encoding(g, "checkpoint")
-                    self._checkpoints[int(g.attrs["epoch"])] = g
+                group = part["checkpoints"]
+                for key in group:
+                    # The epoch is in the name (e0000001000): no need to open 10,000 groups.
+                    epoch = _epoch_of(key)
+                    self._checkpoints[epoch] = (group, key)
             for epoch in fmt.attr_json(part, "drop-checkpoints", []):
                 self._checkpoints.pop(int(epoch), None)
             policy = fmt.attr_json(part, "checkpoint-policy")
@@ -269,7 +403,36 @@ class Bundle:
             for n, ss in steps.items() if any(s is not None for s in ss)
         }
         self._events = sorted(events, key=lambda e: e["epoch"])  # stable: write order kept
-        self._artifacts = {n: Artifact(n, ps) for n, ps in artifacts.items() if ps}
+        self._artifacts = {n: Artifact(n, ps, self) for n, ps in artifacts.items() if ps}
+
+    def check(self, *, tensors: bool = False) -> list[str]:
+        """Read and verify everything the read API returns; the damage found (all of it).
+
+        Series and events are checked when the bundle opens; this adds tables and analysis
+        results, and with `tensors` every checkpoint, metadata and tensors (what `verify`
+        does). Without `allow_damaged` the first damage raises DamagedBundleError.
+        """
+        for name in self.table_names:
+            with self._checking(f"table {name!r}"):
+                self.table(name)
+        for name in self.artifact_names:
+            with self._checking(f"artifact {name!r}"):
+                art = self.artifact(name)
+                art.epochs  # noqa: B018 - reads and checks every part's epochs
+                for arr in art.names:
+                    with contextlib.suppress(KeyError):
+                        art.per_epoch(arr)
+                for arr in art.summary_names:
+                    with contextlib.suppress(KeyError):
+                        art.summary(arr)
+        # Checkpoints are checked whenever they are read (metadata by HDF5, tensors by their
+        # SHA-256); opening all of them here would cost `info` seconds on a long run.
+        for epoch in self.checkpoint_epochs if tensors else ():
+            with self._checking(f"checkpoint {epoch}"):
+                group = self.checkpoint_group(epoch)
+                fmt.attr_json(group, "meta", {})
+                fmt.read_tree(group["state"])
+        return list(self.damage)
 
     # -- public API ------------------------------------------------------------------------
     @property
@@ -361,7 +524,11 @@ class Bundle:
         return fmt.attr_json(self.checkpoint_group(epoch), "meta", {})
 
     def checkpoint(self, epoch: int) -> Checkpoint:
-        """The whole checkpoint at `epoch`, read into memory."""
+        """The whole checkpoint at `epoch`, read into memory and checked.
+
+        Damaged tensors always raise DamagedBundleError, even with `allow_damaged`: nothing
+        may be computed from (or resumed with) weights that are not the ones stored.
+        """
         g = self.checkpoint_group(epoch)
         return Checkpoint(int(epoch), fmt.attr_json(g, "meta", {}), fmt.read_tree(g["state"]))
 
@@ -371,11 +538,22 @@ class Bundle:
         Read-only, and valid while this Bundle is open.
         """
         try:
-            return self._checkpoints[int(epoch)]
+            item = self._checkpoints[int(epoch)]
         except KeyError:
             have = self.checkpoint_epochs
             hint = f"{len(have)} checkpoints, epochs {have[0]}..{have[-1]}" if have else "no checkpoints"
             raise KeyError(f"no checkpoint at epoch {epoch} ({hint})") from None
+        if isinstance(item, tuple):  # opened on first use
+            parent, key = item
+            try:
+                item = parent[key]
+                fmt.check_encoding(item, "checkpoint")
+            except (OSError, RuntimeError, KeyError) as exc:
+                raise DamagedBundleError(
+                    f"{self.path.name}: checkpoint {epoch} unreadable ({fmt.short_reason(exc)})",
+                    [f"checkpoint {epoch}: unreadable ({fmt.short_reason(exc)})"]) from None
+            self._checkpoints[int(epoch)] = item
+        return item
 
     def events(self, kind: str | None = None) -> list[dict[str, Any]]:
         """Events sorted by epoch: dicts with epoch, kind, message, payload."""
@@ -417,6 +595,10 @@ class Bundle:
             "meta": fmt.attr_json(g, "meta", {}),
         }
 
+    def checkpoint_items(self) -> dict[int, h5py.Group]:
+        """epoch -> checkpoint group, for copying them whole (consolidation, packs)."""
+        return {epoch: self.checkpoint_group(epoch) for epoch in self.checkpoint_epochs}
+
     def as_segment(self):
         """Everything in this bundle as one Segment (used to write a consolidated file)."""
         from epochscope.archives.writer import ArtifactUpdate, Segment
@@ -443,7 +625,7 @@ class Bundle:
             metric_steps=dict(self._steps),
             checkpoint_policy=self.checkpoint_policy,
             events=self._events,
-            checkpoints=dict(self._checkpoints),
+            checkpoints=self.checkpoint_items(),
             artifacts=arts,
             tables={n: self.table(n) for n in self._tables},
             metric_info=self.metric_info,
@@ -480,9 +662,43 @@ class Bundle:
         return bundle_html(self)
 
 
-def open_bundle(path: str | os.PathLike) -> Bundle:
-    """Open a bundle for reading (finished, being written, or left by a killed writer)."""
-    return Bundle(path)
+def open_bundle(path: str | os.PathLike, *, allow_damaged: bool = False) -> Bundle:
+    """Open a bundle for reading (finished, being written, or left by a killed writer).
+
+    Damage it meets raises DamagedBundleError; with `allow_damaged` the damaged parts are
+    left out and listed in `Bundle.damage` instead.
+    """
+    return Bundle(path, allow_damaged=allow_damaged)
+
+
+_ATTEMPTS = 20
+
+
+class _Vanished(Exception):
+    """A journal file listed a moment ago is gone: a writer replaced it (read again)."""
+
+
+def _epoch_of(key: str) -> int:
+    if key[:1] == "e" and key[1:].isdigit():
+        return int(key[1:])
+    raise KeyError(f"unexpected checkpoint name {key!r}")
+
+
+def _journals_of(part: h5py.File) -> dict[str, int]:
+    """{journal id: last sequence} a journal file holds (a pack may hold several sessions')."""
+    packed = fmt.attr_json(part, "journals")
+    if packed:
+        return {str(k): int(v) for k, v in packed.items()}
+    return {fmt._attr_str(part, "journal-id") or "?": int(part.attrs["sequence"])}
+
+
+def _already_applied(part: h5py.File, applied: dict[str, int]) -> bool:
+    return all(jid in applied and seq <= applied[jid] for jid, seq in _journals_of(part).items())
+
+
+def _clip_path(exc: BaseException) -> str:
+    """An error text without the long path prefix it may start with."""
+    return " ".join(str(exc).split())[:200]
 
 
 def _open_h5(path: Path) -> h5py.File:
@@ -490,6 +706,8 @@ def _open_h5(path: Path) -> h5py.File:
         with open(path, "rb") as fh:
             head = fh.read(8)
     except OSError as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
         raise BundleError(f"cannot read {path}: {exc.strerror}") from None
     if head != _HDF5_SIGNATURE:
         raise NotABundleError(f"{path} is not an HDF5 file")
@@ -533,11 +751,14 @@ def _read_events(g: h5py.Group) -> list[dict[str, Any]]:
     import json
 
     fmt.check_encoding(g, "event-table")
-    epochs = g["epoch"][()]
+    epochs = fmt.read_array(g["epoch"])
     kinds = fmt.read_array(g["kind"])
     messages = fmt.read_array(g["message"])
     payloads = fmt.read_array(g["payload"])
-    return [
-        {"epoch": int(e), "kind": str(k), "message": str(m), "payload": json.loads(p)}
-        for e, k, m, p in zip(epochs, kinds, messages, payloads, strict=True)
-    ]
+    try:
+        return [
+            {"epoch": int(e), "kind": str(k), "message": str(m), "payload": json.loads(p)}
+            for e, k, m, p in zip(epochs, kinds, messages, payloads, strict=True)
+        ]
+    except ValueError as exc:  # unequal lengths or a payload that is no longer JSON
+        raise fmt.damaged(g["payload"], f"events unreadable ({fmt.short_reason(exc)})") from None

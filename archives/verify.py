@@ -12,8 +12,9 @@ import numpy as np
 
 from epochscope.archives import format as fmt
 from epochscope.archives.errors import BundleError
-from epochscope.archives.journal import list_segments
+from epochscope.archives.journal import list_segments, stale_temporaries, writer_active
 from epochscope.archives.reader import Bundle, _open_h5
+from epochscope.errors import clip
 
 __all__ = ["VerifyReport", "verify_bundle"]
 
@@ -35,29 +36,33 @@ class VerifyReport:
 
 
 def verify_bundle(path: str | os.PathLike) -> VerifyReport:
-    """Read every byte of every part, check checksums and structure, report what is there."""
+    """Read every byte of every part, check checksums and structure, report what is there.
+
+    It reads one consistent state: a writer that consolidates or packs the journal at the
+    same time makes it read again (the state after the swap), never report a false failure.
+    """
     report = VerifyReport(path=str(path))
     path = Path(path)
-    # First every file on its own, so damage is located even when the merged view cannot form.
-    files = ([path] if path.exists() else []) + [p for _, p in list_segments(path)]
-    for file in files:
-        try:
-            with _open_h5(file) as f:
-                _check_datasets(f, report)
-        except BundleError as exc:
-            report.problem(str(exc))
     try:
-        bundle = Bundle(path)
+        bundle = Bundle(path, allow_damaged=True)
     except (BundleError, OSError, ValueError) as exc:
+        # No merged view: still locate the damage file by file.
+        _check_files(path, report)
         if not report.problems:
             report.problem(str(exc))
         report.ok = False
         return report
     with bundle:
-        for text in bundle.problems:
-            if text not in " ".join(report.problems):
+        # Every file on its own (all datasets, those no reader asks for too), then the merged view.
+        for f in bundle._files:
+            _check_datasets(f, report)
+        for text in bundle.check(tensors=True):
+            if text not in " ".join(report.problems) and not any(t in text for t in report.problems):
                 report.problem(text)
-        _check_structure(bundle, report)
+        try:
+            _check_structure(bundle, report)
+        except Exception as exc:  # noqa: BLE001 - damaged structures fail in many ways
+            report.problem(f"structure unreadable ({' '.join(str(exc).split())[:120]})")
         report.status = bundle.status
         epochs = [e.max() for e, _ in bundle.metrics().values() if len(e)]
         report.facts = {
@@ -84,8 +89,27 @@ def verify_bundle(path: str | os.PathLike) -> VerifyReport:
         for name, (_e, v) in bundle.metrics().items():
             bad = int(np.count_nonzero(~np.isfinite(v)))
             if bad:
-                report.warnings.append(f"series {name!r} has {bad} non-finite value(s)")
+                report.warnings.append(f"series {clip(name)!r} has {bad} non-finite value(s)")
+    if not writer_active(path):
+        stale = stale_temporaries(path)
+        if stale:
+            size = sum(p.stat().st_size for p in stale if p.exists())
+            report.warnings.append(
+                f"{len(stale)} temporary file(s) left by a killed writer ({size / 1e6:.1f} MB: "
+                f"{', '.join(p.name for p in stale[:3])}{' ...' if len(stale) > 3 else ''}); "
+                "never part of the bundle, removed when it is next opened for writing")
+        report.facts["stale_temporaries"] = [str(p) for p in stale]
     return report
+
+
+def _check_files(path: Path, report: VerifyReport) -> None:
+    files = ([path] if path.exists() else []) + [p for _, p in list_segments(path)]
+    for file in files:
+        try:
+            with _open_h5(file) as f:
+                _check_datasets(f, report)
+        except (BundleError, OSError) as exc:
+            report.problem(str(exc))
 
 
 def _check_datasets(f: h5py.File, report: VerifyReport) -> None:
@@ -121,7 +145,7 @@ def _check_structure(bundle: Bundle, report: VerifyReport) -> None:
     for epoch in bundle.checkpoint_epochs:
         try:
             meta = bundle.checkpoint_meta(epoch)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, BundleError) as exc:
             report.problem(f"checkpoint {epoch}: unreadable metadata ({exc})")
             continue
         if "model_config" not in meta:
@@ -131,5 +155,7 @@ def _check_structure(bundle: Bundle, report: VerifyReport) -> None:
         for arr_name in art.names:
             try:
                 art.per_epoch(arr_name)
-            except (OSError, ValueError, KeyError) as exc:
-                report.problem(f"artifact {name}/{arr_name}: {exc}")
+            except (OSError, ValueError, KeyError, BundleError) as exc:
+                text = f"artifact {name}/{arr_name}: {exc}"
+                if not any(p in text for p in report.problems):
+                    report.problem(text)

@@ -21,14 +21,18 @@ import numpy as np
 
 from epochscope import __version__
 from epochscope.archives import format as fmt
-from epochscope.archives.errors import BundleError, BundleLockedError
+from epochscope.archives.compaction import Compactor
+from epochscope.archives.compaction import drop_redundant as _drop_redundant
+from epochscope.archives.errors import BundleError, BundleLockedError, DamagedBundleError
 from epochscope.archives.journal import (
     Committer,
     WriterLock,
     atomic_h5,
     journal_dir,
+    list_journal,
     list_segments,
     remove_stale_tmp,
+    require_space,
 )
 
 __all__ = ["ArtifactUpdate", "BundleWriter", "Segment", "consolidate"]
@@ -93,9 +97,12 @@ class BundleWriter:
     """Exclusive writer of one bundle path; appends segments, consolidates on request."""
 
     def __init__(self, path: str | os.PathLike, *, create: bool, overwrite: bool = False,
-                 durable: bool = True):
+                 durable: bool = True, compaction: bool = True):
         self.path = Path(path)
         self.durable = durable  # fsync each segment (power-loss safe); False: rename only
+        # Merge older segments into packs in the background, so that a long journal stays
+        # quick to read (see archives/compaction.py).
+        self.compaction = compaction
         if not self.path.parent.is_dir():
             raise BundleError(f"output directory does not exist: {self.path.parent}")
         if not os.access(self.path.parent, os.W_OK):
@@ -116,11 +123,16 @@ class BundleWriter:
                 # Validate before appending: never add segments to something that isn't ours.
                 from epochscope.archives.reader import Bundle
 
-                Bundle(self.path, _locked_by_me=True).close()
+                # (damage is not refused here: appending cannot spread it; consolidation refuses)
+                Bundle(self.path, allow_damaged=True, _locked_by_me=True).close()
+            # We hold the lock: whoever wrote the temporaries of this bundle is gone.
             remove_stale_tmp(self.path)
+            _drop_redundant(self.path)
+            entries = list_journal(self.path)
             self._journal_id = uuid.uuid4().hex
-            self._seq = list_segments(self.path)[-1][0] if list_segments(self.path) else 0
+            self._seq = max((e.last for e in entries), default=0)
             self._committer: Committer | None = None
+            self._compactor: Compactor | None = None
         except BaseException:
             self._lock.release()
             raise
@@ -132,8 +144,14 @@ class BundleWriter:
         segment is durable after the next waiting `write`, `sync` or `consolidate`.
         """
         if segment.is_empty() and not self._reset_pending:
+            if wait:
+                # Nothing new, but "write and wait" still promises that everything handed over
+                # before (checkpoints committing in the background) is durable on return.
+                self.sync()
             return
         jdir = journal_dir(self.path)
+        target = jdir / f"seg-{self._seq + 1:08d}.h5"
+        require_space(target, _estimate(segment))
         jdir.mkdir(exist_ok=True)
         self._seq += 1
         if not wait and self._committer is None:
@@ -151,14 +169,19 @@ class BundleWriter:
             write_content(f, segment, deferred=deferred)
             if wait:
                 self.sync()  # earlier background commits land before this one is renamed
+        packable = self.compaction and not (self._reset_pending or segment.artifacts)
         self._reset_pending = False
+        if self.compaction:
+            if self._compactor is None:
+                self._compactor = Compactor(self.path, durable=self.durable, committer=self._committer)
+            self._compactor.added(self._seq, packable, committer=self._committer)
 
-    def open_reader(self):
+    def open_reader(self, *, allow_damaged: bool = False):
         """A read-only merged view of this bundle while this writer holds its lock."""
         from epochscope.archives.reader import Bundle
 
         self.sync()
-        return Bundle(self.path, _locked_by_me=True)
+        return Bundle(self.path, allow_damaged=allow_damaged, _locked_by_me=True)
 
     def sync(self) -> None:
         """Wait until every segment written so far is durable."""
@@ -168,10 +191,17 @@ class BundleWriter:
     def consolidate(self) -> None:
         """Fold the journal into a new main file (atomic swap), then drop the journal."""
         self.sync()
+        self._stop_compactor()
         consolidate(self.path, _locked=True)
+
+    def _stop_compactor(self) -> None:
+        if self._compactor is not None:
+            self._compactor.stop()
+            self._compactor = None
 
     def close(self) -> None:
         try:
+            self._stop_compactor()
             if self._committer is not None:
                 self._committer.wait()
                 self._committer.stop()
@@ -339,7 +369,13 @@ def write_table(g: h5py.Group, columns: Mapping[str, Any]) -> None:
 
 
 def consolidate(path: str | os.PathLike, *, _locked: bool = False) -> None:
-    """Merge bundle `path` (main file + journal) into one new main file, atomically."""
+    """Merge bundle `path` (main file + journal) into one new main file, atomically.
+
+    Everything it copies is checked first (SHA-256, fletcher32, structure): a bundle with
+    damage is refused, never rewritten with fresh checksums over damaged bytes. Checkpoints
+    are copied whole with the checksums they were written with, so their damage, if any,
+    stays detectable. Nothing is changed when it refuses or the disk is full.
+    """
     from epochscope.archives.reader import Bundle
 
     path = Path(path)
@@ -349,26 +385,70 @@ def consolidate(path: str | os.PathLike, *, _locked: bool = False) -> None:
         if not lock.acquire():
             raise BundleLockedError(f"{path} is being written by another process")
     try:
+        remove_stale_tmp(path)
         segments = list_segments(path)
         if not segments and path.exists():
             return
-        with Bundle(path, _locked_by_me=True) as b:
-            if b.problems:
-                raise BundleError(f"{path}: cannot consolidate, damaged parts: {'; '.join(b.problems)}")
-            merged = b.as_segment()
-            with atomic_h5(path) as f:
-                f.attrs["encoding-type"] = fmt.FORMAT_NAME
-                fmt.set_attr_str(f, "encoding-version", fmt.FORMAT_VERSION)
-                f.attrs["epochscope-version"] = __version__
-                f.attrs["name"] = b.name
-                f.attrs["consolidated"] = time.time()
-                write_content(f, merged)
-                _write_manifest(f, skip=_copied_from(path, merged))
+        needed = sum(_size(p) for _, p in segments) + (_size(path) if path.exists() else 0)
+        require_space(path, needed + (1 << 20))
+        try:
+            with Bundle(path, _locked_by_me=True) as b:
+                merged = b.as_segment()  # strict: every element read is verified
+                with atomic_h5(path) as f:
+                    f.attrs["encoding-type"] = fmt.FORMAT_NAME
+                    fmt.set_attr_str(f, "encoding-version", fmt.FORMAT_VERSION)
+                    f.attrs["epochscope-version"] = __version__
+                    f.attrs["name"] = b.name
+                    f.attrs["consolidated"] = time.time()
+                    write_content(f, merged)
+                    _write_manifest(f, skip=_copied_from(path, merged))
+        except (OSError, RuntimeError, KeyError, AttributeError, TypeError, ValueError) as exc:
+            # HDF5 failing to read or copy a part: damaged structure or data.
+            text = f"a part cannot be read ({fmt.short_reason(exc)})"
+            raise DamagedBundleError(
+                f"{path} not consolidated: {text}; nothing was changed (the journal is kept); "
+                "see `epochscope verify`", [text]) from None
+        except DamagedBundleError as exc:
+            first = exc.findings[0] if exc.findings else str(exc)
+            raise DamagedBundleError(
+                f"{path} not consolidated: {first}; consolidating would turn damaged data into "
+                "data that verifies; nothing was changed (the journal is kept); see `epochscope verify`",
+                exc.findings) from None
         # The new main file holds every segment; only now is the journal redundant.
         shutil.rmtree(journal_dir(path), ignore_errors=True)
     finally:
         if lock is not None:
             lock.release()
+
+
+def _size(p: Path) -> int:
+    try:
+        return p.stat().st_size
+    except OSError:
+        return 0
+
+
+def _estimate(seg: Segment) -> int:
+    """Bytes a segment will take on disk, roughly (for refusing early on a full disk)."""
+    total = 64 * 1024  # HDF5 superblock, object headers, B-trees
+    total += sum(16 * len(e) for e, _ in seg.metrics.values())
+    total += sum(len(str(e)) for e in seg.events)
+
+    def walk(tree: Any) -> int:
+        if isinstance(tree, Mapping):
+            return sum(walk(v) for v in tree.values())
+        if isinstance(tree, fmt.Concat):
+            return sum(p.nbytes for p in tree.parts)
+        return tree.nbytes if isinstance(tree, np.ndarray) else 0
+
+    for item in seg.checkpoints.values():
+        if isinstance(item, tuple):
+            total += walk(item[1]) + 4096
+    for art in seg.artifacts.values():
+        total += walk(art.per_epoch) + walk(art.summary)
+    for table in seg.tables.values():
+        total += sum(np.asarray(v).nbytes for v in table.values())
+    return total
 
 
 def _copied_from(path: Path, merged: Segment) -> set[str]:

@@ -15,6 +15,7 @@ Beyond scalars: `log_step` (per-step series with a step index beside the epoch),
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import math
 import os
@@ -32,6 +33,7 @@ import numpy as np
 
 from epochscope import __version__
 from epochscope.archives import ArtifactUpdate, BundleWriter, Segment
+from epochscope.archives.errors import DiskFullError
 from epochscope.archives.format import check_name
 from epochscope.archives.reader import ARRAY_PREFIX, BEST_TABLE
 from epochscope.errors import EpochscopeError
@@ -70,6 +72,9 @@ class Recorder:
         self._points = 0
         self._last_flush = time.monotonic()
         self.resume_epoch: int | None = None
+        if not resume:
+            # Like every logger: "runs/my-run.h5" works without creating runs/ first.
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         # Per-step series, per-epoch arrays, appended table rows: buffered like scalars.
         self._step_buffer: dict[str, tuple[list[int], list[int], list[float]]] = {}
         self._stepped: set[str] = set()  # a series name keeps one kind: per step or per epoch
@@ -113,7 +118,10 @@ class Recorder:
             self.config = stored
             epochs = b.checkpoint_epochs
             self.resume_epoch = epochs[-1] if epochs else None
-        self._writer.write(Segment(session=self._session,
+            # We hold the lock: a session still marked running was killed. Say so.
+            killed = [{"id": s["id"], "status": "interrupted"} for s in b.sessions
+                      if s.get("status") in (None, "running") and "id" in s]
+        self._writer.write(Segment(session=self._session, sessions=killed or None,
                                    truncate_after=-1 if self.resume_epoch is None else self.resume_epoch))
 
     # -- recording ---------------------------------------------------------------------------
@@ -369,6 +377,7 @@ class Recorder:
         return self._telemetry.dense(epoch, trigger, batches=batches, steps=steps, arrays=arrays,
                                      end_epoch=end_epoch, reasons=reasons, value=value,
                                      threshold=threshold, mode=mode, message=message)
+
     def split(self, n: int, subsets: dict[str, Any], meta: dict[str, Any] | None = None) -> None:
         """Record how the `n` examples were split (e.g. {"train": idx, "test": idx}, indices
         into the dataset in the order `meta` describes), so analysis never has to rebuild it."""
@@ -376,8 +385,10 @@ class Recorder:
                            "meta": dict(meta or {})})
 
     def flush(self) -> None:
-        """Write buffered scalars and events now; when it returns, all so far is durable."""
+        """Write buffered scalars and events now; when it returns, all so far is durable
+        (checkpoints whose commit was still running in the background included)."""
         self._write()
+        self._writer.sync()
 
     def _write(self, wait: bool = True, **extra: Any) -> None:
         if self._closed:
@@ -443,6 +454,14 @@ class Recorder:
             self.close("complete")
             return
         status = "interrupted" if issubclass(exc_type, KeyboardInterrupt) else "failed"
+        if issubclass(exc_type, DiskFullError):
+            # Consolidating needs more room than there is: keep the journal (readable, and
+            # `resume` continues it) and let the original error through. Writing the session's
+            # end may fail too: then it reads as interrupted, which it is.
+            self._consolidate_on_close = False
+            with contextlib.suppress(EpochscopeError, OSError):
+                self.close("interrupted")
+            return
         if not self._closed:
             self.event(self._last_epoch(), "error", f"{exc_type.__name__}: {exc}")
         self.close(status)

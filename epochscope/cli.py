@@ -39,7 +39,13 @@ def _one_line(exc: BaseException) -> str:
         text = f"{type(exc).__name__}: {exc}"
     else:
         text = f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)"
-    return " ".join(text.split())
+    text = " ".join(text.split())
+    if len(text) > _MAX_LINE:  # e.g. a 10,000-character run name inside the message
+        text = f"{text[:_MAX_LINE - 140]} ...[{len(text) - _MAX_LINE + 40} characters clipped]... {text[-100:]}"
+    return text
+
+
+_MAX_LINE = 400
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["EpochscopeError"]
+__all__ = ["EpochscopeError", "clip"]
 
 
 class EpochscopeError(Exception):
@@ -10,3 +10,9 @@ class EpochscopeError(Exception):
 
     Its message is one line meant for the person who ran the command.
     """
+
+
+def clip(text: object, limit: int = 80) -> str:
+    """A user string (a run or series name...) short enough for a one-line message."""
+    text = str(text)
+    return text if len(text) <= limit else f"{text[:limit - 21]}...({len(text)} characters)"

@@ -8,6 +8,7 @@ hash, so an incremental site build can tell what changed without re-reading giga
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -32,7 +33,10 @@ _FIXED = {
     "turn_epoch": "INTEGER", "turn_confidence": "REAL", "grok_epoch": "INTEGER",
     "final_train_loss": "REAL", "final_test_loss": "REAL", "final_train_acc": "REAL",
     "final_test_acc": "REAL", "key_frequencies": "TEXT", "health": "TEXT", "error": "TEXT", "indexed_at": "REAL",
+    "damage": "TEXT",
 }
+# A user's --where condition runs at most this long (a recursive CTE can run for ever).
+QUERY_SECONDS = 5.0
 _CONFIG_PREFIX = "cfg_"
 
 
@@ -44,12 +48,17 @@ def _file_hash(path: Path) -> str:
     return h.hexdigest()
 
 
-def headline(path: Path) -> dict[str, Any]:
+def headline(path: Path, *, allow_damaged: bool = False) -> dict[str, Any]:
     """The figures the index page and `runs --where` need, read from one bundle: the run's
-    headline facts (generator/facts.py, the same the report and the comparison show)."""
+    headline facts (generator/facts.py, the same the report and the comparison show).
+
+    A damaged bundle raises DamagedBundleError; with `allow_damaged` the row is made from
+    what is intact and its `damage` column lists the rest.
+    """
     from epochscope.generator.facts import run_facts
 
-    with open_bundle(path) as b:
+    with open_bundle(path, allow_damaged=allow_damaged) as b:
+        damage = b.check()
         facts = run_facts(b)
         turn = facts.turn or {}
         row: dict[str, Any] = {
@@ -69,6 +78,7 @@ def headline(path: Path) -> dict[str, Any]:
         }
         config = {k: v for k, v in b.config.items()
                   if isinstance(v, (int, float, str, bool)) or v is None}
+        row["damage"] = "; ".join(damage) if damage else None
     for key, value in config.items():
         if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(key)):
             row[_CONFIG_PREFIX + key] = value
@@ -78,14 +88,28 @@ def headline(path: Path) -> dict[str, Any]:
 class Catalog:
     """SQLite index of every bundle under `root` (default file: root/catalog.sqlite)."""
 
-    def __init__(self, root: str | os.PathLike, db_path: str | os.PathLike | None = None):
+    def __init__(self, root: str | os.PathLike, db_path: str | os.PathLike | None = None, *,
+                 allow_damaged: bool = False, query_seconds: float = QUERY_SECONDS):
         self.root = Path(root)
         if not self.root.is_dir():
             raise EpochscopeError(f"no such directory: {self.root}")
+        self.allow_damaged = allow_damaged
+        self.query_seconds = query_seconds
         self.db_path = Path(db_path) if db_path else self.root / CATALOG_NAME
-        self.db = sqlite3.connect(self.db_path)
-        self.db.row_factory = sqlite3.Row
-        self._ensure_schema()
+        # A plain path, never a URI: directory names may hold '?', '#' or '%'.
+        try:
+            self.db = sqlite3.connect(self.db_path)
+            self.db.row_factory = sqlite3.Row
+            self._ensure_schema()
+            self.persistent = True
+        except sqlite3.Error:
+            # A read-only archive (or a catalog we may not write): index into memory instead.
+            with contextlib.suppress(Exception):
+                self.db.close()
+            self.db = sqlite3.connect(":memory:")
+            self.db.row_factory = sqlite3.Row
+            self._ensure_schema()
+            self.persistent = False
 
     def _ensure_schema(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -121,7 +145,8 @@ class Catalog:
             on_disk.add(rel)
             st = path.stat()
             old = known.get(rel)
-            if old is not None and old["size"] == st.st_size and old["mtime_ns"] == st.st_mtime_ns:
+            if (old is not None and old["size"] == st.st_size and old["mtime_ns"] == st.st_mtime_ns
+                    and not (self.allow_damaged and old["error"])):
                 report["broken" if old["error"] else "unchanged"].append(rel)
                 continue
             row: dict[str, Any] = {"path": rel, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
@@ -130,7 +155,7 @@ class Catalog:
             row["sweep"] = parts[-2] if len(parts) > 1 else None
             row["variant"] = Path(rel).stem
             try:
-                row.update(headline(path))
+                row.update(headline(path, allow_damaged=self.allow_damaged))
                 row["content_hash"] = _file_hash(path)
                 row["error"] = None
             except (EpochscopeError, OSError, KeyError, ValueError) as exc:
@@ -163,11 +188,21 @@ class Catalog:
         """
         self._ensure_view()
         sql = f"SELECT * FROM run_view{f' WHERE {where}' if where else ''} ORDER BY {order_by}"
+        deadline = time.monotonic() + self.query_seconds
+        # User-written conditions can query, not change (query_only), and not run for ever.
+        self.db.execute("PRAGMA query_only = ON")
+        self.db.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
         try:
-            rows = self._readonly().execute(sql).fetchall()
+            rows = self.db.execute(sql).fetchall()
         except sqlite3.Error as exc:
+            if time.monotonic() > deadline:
+                raise EpochscopeError(f"the --where/--order-by query ran longer than {self.query_seconds:g} s "
+                                      "and was stopped; simplify the condition") from None
             cols = ", ".join(sorted(c for c in self._view_columns()))
             raise EpochscopeError(f"bad --where condition ({exc}); columns: {cols}") from None
+        finally:
+            self.db.set_progress_handler(None, 0)
+            self.db.execute("PRAGMA query_only = OFF")
         return [dict(r) for r in rows]
 
     def _view_columns(self) -> list[str]:
@@ -192,12 +227,6 @@ class Catalog:
         self.db.execute("DROP VIEW IF EXISTS run_view")
         self.db.execute(f"CREATE VIEW run_view AS SELECT {', '.join(select)} FROM runs")
         self.db.commit()
-
-    def _readonly(self) -> sqlite3.Connection:
-        # User-written conditions run on a read-only connection: they can query, not change.
-        conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)
-        conn.row_factory = sqlite3.Row
-        return conn
 
     def content_hash(self, rel: str) -> str | None:
         row = self.db.execute("SELECT content_hash FROM runs WHERE path = ?", (rel,)).fetchone()

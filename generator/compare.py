@@ -27,6 +27,7 @@ from markupsafe import Markup
 
 from epochscope import __version__
 from epochscope.archives import open_bundle
+from epochscope.archives.errors import DamagedBundleError
 from epochscope.errors import EpochscopeError
 from epochscope.generator.charts import ChartDef, get_chart
 from epochscope.generator.compare_charts import ChartInput
@@ -199,6 +200,7 @@ class Comparison:
     configs: list[tuple[str, list[str], bool]]  # (key, value per variant, differs)
     page: dict[str, Any]
     store: ArrayStore
+    damage: list[str] = field(default_factory=list)  # damage met with allow_damaged (banner)
 
     def column(self, key: str) -> list[Cell]:
         """The cells of column `key`, one per variant (tests and scripts)."""
@@ -210,7 +212,8 @@ class Comparison:
 
 def render_compare(bundles: Sequence[str | os.PathLike], output: str | os.PathLike, *,
                    shared_assets: str | os.PathLike | None = None, nav: list[tuple[str, str]] | None = None,
-                   links: dict[str, str] | None = None, plotly: str = "partial") -> Path:
+                   links: dict[str, str] | None = None, plotly: str = "partial",
+                   allow_damaged: bool = False) -> Path:
     """Compare the runs in `bundles` (two or more bundle paths) on one HTML page at `output`.
 
     `output`: the HTML file (an existing directory: "compare.html" in it); missing parent
@@ -218,6 +221,8 @@ def render_compare(bundles: Sequence[str | os.PathLike], output: str | os.PathLi
     loaded by a relative path instead of being inlined. `nav`: (label, href) links shown at the
     top. `links`: {str(bundle path): href of that run's report} for the table's drill-down.
     `plotly`: "partial" (vendored, the trace types the page uses) or "full" (plotly package).
+    A damaged bundle raises DamagedBundleError; with `allow_damaged` its intact parts are
+    compared and a banner lists the damage.
     Raises EpochscopeError for fewer than two bundles, a bundle path that does not exist,
     fewer than two readable bundles, or an output that cannot be written.
     """
@@ -225,7 +230,7 @@ def render_compare(bundles: Sequence[str | os.PathLike], output: str | os.PathLi
     if out.is_dir():
         out = out / "compare.html"
     plotly_js(plotly)  # an unknown plotly bundle fails before any bundle is read
-    cmp = build_comparison(bundles, links=links)
+    cmp = build_comparison(bundles, links=links, allow_damaged=allow_damaged)
     make_parent(out)
     plotly_src = (write_shared_plotly(Path(shared_assets), out.parent, plotly)
                   if shared_assets is not None else None)
@@ -241,13 +246,15 @@ def render_compare(bundles: Sequence[str | os.PathLike], output: str | os.PathLi
         zlimit=Z_LIMIT,
         cmp_help_summary=COMPARE_HELP["summary"].sections(),
         stands_out=STANDS_OUT,
+        damage=cmp.damage,
     )
     html = html.replace(CSP_SLOT, csp(html, external_scripts=plotly_src is not None), 1)
     write_atomic(out, html)
     return out
 
 
-def build_comparison(bundles: Sequence[str | os.PathLike], *, links: dict[str, str] | None = None) -> Comparison:
+def build_comparison(bundles: Sequence[str | os.PathLike], *, links: dict[str, str] | None = None,
+                     allow_damaged: bool = False) -> Comparison:
     """Read the bundles and build the page's content (table, charts, notes), without HTML."""
     paths = [Path(b) for b in bundles]
     if len(paths) == 1:
@@ -269,10 +276,14 @@ def build_comparison(bundles: Sequence[str | os.PathLike], *, links: dict[str, s
     if len(unique) == 1:
         raise EpochscopeError("comparing one bundle: use `epochscope report`")
     variants: list[VariantData] = []
+    damage: list[str] = []
     for p in unique:
         try:
-            with open_bundle(p) as b:
+            with open_bundle(p, allow_damaged=allow_damaged) as b:
+                damage += [f"{p.name}: {d}" for d in b.check()]
                 variants.append(read_variant(b))
+        except DamagedBundleError:
+            raise  # never compared silently: refused, or (allow_damaged) listed in the banner
         except (EpochscopeError, OSError, KeyError, ValueError) as exc:
             notes.append((f"{p}", f"could not be read, left out of every chart and the table ({exc})"))
     if len(variants) < 2:
@@ -298,7 +309,7 @@ def build_comparison(bundles: Sequence[str | os.PathLike], *, links: dict[str, s
         "columns": ["variant"] + [f"cfg:{k}" for k in config_keys] + [c.key for c in columns],
     }
     page["arrays"] = {a.id: a.meta for a in store.arrays.values()}
-    return Comparison(variants, labels, columns, config_keys, rows, groups, notes, configs, page, store)
+    return Comparison(variants, labels, columns, config_keys, rows, groups, notes, configs, page, store, damage)
 
 
 # ------------------------------------------------------------------------------ pieces

@@ -44,7 +44,7 @@ _write_shared_plotly = write_shared_plotly
 def render_report(bundle: Bundle | str | os.PathLike, output: str | os.PathLike, *,
                   layout: str | os.PathLike | None = None, shared_assets: str | os.PathLike | None = None,
                   data_budget: int = DEFAULT_DATA_BUDGET, nav: list[tuple[str, str]] | None = None,
-                  plotly: str = "partial") -> Path:
+                  plotly: str = "partial", allow_damaged: bool = False) -> Path:
     """Render `bundle` (an open Bundle or a path) as one HTML file at `output`; return its path.
 
     `output` may be an existing directory (the file is then named after the run); missing
@@ -57,18 +57,21 @@ def render_report(bundle: Bundle | str | os.PathLike, output: str | os.PathLike,
     `plotly`: "partial" (the vendored bundle with the trace types the charts use, fast to
     open) or "full" (the plotly package's whole plotly.js, for custom charts needing more).
     The same bundle always gives the same bytes (no build time in the page).
+    A damaged bundle raises DamagedBundleError; with `allow_damaged` the page is built from
+    what is intact and says so in a banner listing the damage.
     Raises EpochscopeError for a bad layout or an output that cannot be written.
     """
     spec = load_layout(layout)  # fail fast on a bad layout, before reading any data
     plotly_js(plotly)  # and on an unknown plotly bundle
     if isinstance(bundle, Bundle):
         return _render(bundle, Path(output), spec, shared_assets, data_budget, nav, plotly)
-    with open_bundle(bundle) as opened:
+    with open_bundle(bundle, allow_damaged=allow_damaged) as opened:
         return _render(opened, Path(output), spec, shared_assets, data_budget, nav, plotly)
 
 
 def _render(bundle: Bundle, output: Path, layout, shared_assets, data_budget: int,
             nav: list[tuple[str, str]] | None, plotly: str = "partial") -> Path:
+    bundle.check()  # refuses damage now (or, with allow_damaged, lists it for the banner)
     data = build_page(bundle, layout, data_budget=data_budget)
     if output.is_dir():
         output = output / f"{data.page['csvName'].removesuffix('-metrics.csv')}.html"
@@ -89,6 +92,7 @@ def _render(bundle: Bundle, output: Path, layout, shared_assets, data_budget: in
         layout_source=layout.source if layout.source != "default" else "default (from the packs)",
         page_thinned=data.page.get("thinned") or 0,
         nav=nav_links(nav),
+        damage=list(bundle.damage),
     )
     html = html.replace(CSP_SLOT, csp(html, external_scripts=plotly_src is not None), 1)
     write_atomic(output, html)

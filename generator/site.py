@@ -65,10 +65,13 @@ def _layout_hash(layout: str | os.PathLike | None) -> str | None:
 
 def build_site(bundles_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                layout: str | os.PathLike | None = None, force: bool = False,
-               on_page: Callable[[str, str], None] | None = None, plotly: str = "partial") -> SiteResult:
+               on_page: Callable[[str, str], None] | None = None, plotly: str = "partial",
+               allow_damaged: bool = False) -> SiteResult:
     """Build (or incrementally rebuild) the static site for every bundle in `bundles_dir`.
 
     `plotly`: the plotly.js every page loads from assets/, "partial" or "full" (see render_report).
+    A damaged bundle is skipped (listed in `broken`) unless `allow_damaged`: then its pages
+    are built from what is intact, with a banner listing the damage.
     """
     from epochscope.generator.html import make_parent, plotly_js, write_atomic
     from epochscope.generator.render import render_report
@@ -80,7 +83,7 @@ def build_site(bundles_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     if out.resolve() == root.resolve():
         raise EpochscopeError("the site must go to its own directory, not the bundles' directory")
     make_parent(out / "x")
-    with Catalog(root) as catalog:
+    with Catalog(root, allow_damaged=allow_damaged) as catalog:
         catalog.scan()  # heal the index from disk first
         rows = catalog.runs(order_by="sweep, path")
     if not rows:
@@ -116,7 +119,7 @@ def build_site(bundles_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         render(page, key, lambda target, row=row: (
             make_parent(target),
             render_report(root / row["path"], target, layout=layout, shared_assets=assets,
-                          nav=_nav(target, out), plotly=plotly),
+                          nav=_nav(target, out), plotly=plotly, allow_damaged=allow_damaged),
         ))
 
     comparisons = _comparisons(good)
@@ -129,7 +132,7 @@ def build_site(bundles_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
             make_parent(target),
             compare_fn([root / m["path"] for m in members], target, shared_assets=assets, plotly=plotly,
                        nav=_nav(target, out), links={str(root / m["path"]): _rel(out / report_page(m["path"]), target)
-                                                     for m in members}),
+                                                     for m in members}, allow_damaged=allow_damaged),
         ))
 
     # The index is cheap and depends on every row: always rendered, byte-stable.

@@ -39,6 +39,9 @@ def test_reads_golden_file(version):
             assert b.array_names == ["neuron_age"]
             np.testing.assert_array_equal(b.array("neuron_age")[1], [[0, 3]])
             assert list(b.table("candidates")["id"])[:2] == ["a", "b"]
+            assert b.split["n"] == 6 and b.split["meta"] == {"dataset": "golden"}
+            np.testing.assert_array_equal(b.split["subsets"]["test"], [1, 3, 4])
+            assert b.metric_info == {"train_loss": {"direction": "min", "unit": "nats"}}
             return
         assert b.series_steps("train_loss") is None and b.checkpoint_policy is None
         assert b.array_names == [] and b.best_checkpoints == []
@@ -54,3 +57,38 @@ def test_reads_golden_file(version):
             assert ck.state["rng"]["numpy"]["pos"] == 3
             np.testing.assert_array_equal(ck.state["rng"]["numpy"]["keys"], [0, 1, 2])
             assert ck.state["empty"] == {}
+
+
+def test_reads_current_golden_file_with_checksums_everywhere():
+    path = DATA / f"bundle-{FORMAT_VERSION}.bundle"
+    assert verify_bundle(path).ok
+    with open_bundle(path) as b:
+        assert b.name == f"golden-{FORMAT_VERSION}"
+        assert b.check(tensors=True) == []
+
+
+def test_reads_and_consolidates_a_journal_written_by_format_1_1(tmp_path):
+    """Segments of the 1.1 writer carry no per-dataset SHA-256 (only fletcher32 on chunks):
+    they still read, resume and consolidate."""
+    import shutil
+
+    from epochscope.archives import BundleWriter, Segment
+
+    path = tmp_path / "run.h5"
+    shutil.copytree(DATA / "journal-1.1" / "run.h5.journal", tmp_path / "run.h5.journal")
+    with h5py.File(tmp_path / "run.h5.journal" / "seg-00000002.h5", "r") as f:
+        assert f.attrs["encoding-version"].decode() == "1.1"
+        assert "sha256" not in f["metrics/train_loss/value"].attrs
+    with open_bundle(path) as b:
+        assert b.status == "interrupted"
+        np.testing.assert_array_equal(b.series("train_loss")[1], [2.0, 1.5, 1.0, 0.5])
+        assert b.events()[0]["payload"] == {"k": "test_acc"}
+        np.testing.assert_array_equal(b.checkpoint(3).state["model"]["W"], [[0, 1], [2, 3]])
+        assert list(b.table("t")["id"]) == ["a", "b"]
+    assert verify_bundle(path).ok
+    with BundleWriter(path, create=False) as w:  # a resume appends 1.2 segments, then consolidates
+        w.write(Segment(metrics={"train_loss": (np.array([4]), np.array([0.25]))}))
+        w.consolidate()
+    assert verify_bundle(path).ok
+    with open_bundle(path) as b:
+        np.testing.assert_array_equal(b.series("train_loss")[1], [2.0, 1.5, 1.0, 0.5, 0.25])

@@ -128,6 +128,43 @@ def test_resume_after_sigkill_continues_without_gaps(tmp_path):
     assert len(epochs) == last_ckpt + 60
     with open_bundle(path) as b:
         assert b.status == "complete"
-        assert [s["status"] for s in b.sessions] == ["running", "complete"]  # killed, then resumed
+        # The killed session is marked interrupted once the resume takes over.
+        assert [s["status"] for s in b.sessions] == ["interrupted", "complete"]
         assert not b.segments  # consolidated into one file
     assert not journal_dir(path).exists()
+
+
+# Checkpoint, then flush, every 5 epochs; "flushed E" is printed once flush() has returned.
+FLUSH_CHILD = textwrap.dedent("""
+    import sys, torch
+    from epochscope.collectors.recorder import Recorder
+    torch.manual_seed(0)
+    model = torch.nn.Linear(256, 256)
+    opt = torch.optim.AdamW(model.parameters())
+    rec = Recorder(sys.argv[1], config={"name": "flush", "seed": 0}, flush_interval=3600)
+    for e in range(100_000):
+        rec.log(e, loss=float(e))
+        if e % 5 == 0:
+            rec.checkpoint(e, model, opt)
+            rec.flush()
+            print("flushed", e, flush=True)
+""")
+
+
+@pytest.mark.parametrize("trial", range(4))
+def test_flush_after_checkpoint_is_durable_under_sigkill(tmp_path, trial):
+    """Issue 18.1: a flush() right after checkpoint() returned before the checkpoint's
+    background commit; a SIGKILL then lost the flushed checkpoint and its metrics."""
+    path = tmp_path / "run.h5"
+    proc = subprocess.Popen([sys.executable, "-c", FLUSH_CHILD, str(path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    flushed = -1
+    for _ in range(2 + trial * 3):
+        flushed = int(proc.stdout.readline().split()[1])
+    proc.send_signal(signal.SIGKILL)  # right after flush() returned: no grace time
+    proc.wait()
+    with open_bundle(path) as b:
+        assert flushed in b.checkpoint_epochs, (flushed, b.checkpoint_epochs)
+        epochs, values = b.series("loss")
+    assert epochs[-1] >= flushed
+    np.testing.assert_array_equal(epochs, np.arange(len(epochs)))

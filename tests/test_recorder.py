@@ -245,3 +245,15 @@ def test_optimizer_state_is_packed_per_key_and_restored_exactly(tmp_path, make_o
     restore_checkpoint(path, 3, model, fresh, restore_rng=False)
     b = _train_steps(model, fresh, 2)
     assert a != [] and a == b
+
+
+def test_recorder_creates_missing_parent_folders(tmp_path):
+    """Issue 17: like every logger, `Recorder("runs/my-run.h5")` creates runs/ itself."""
+    path = tmp_path / "runs" / "deeper" / "my-run.h5"
+    assert not path.parent.exists()
+    with epochscope.Recorder(path, config={"name": "nested"}) as rec:
+        rec.log(0, loss=1.0)
+    with epochscope.open_bundle(path) as b:
+        assert b.series("loss")[1].tolist() == [1.0]
+    with pytest.raises(EpochscopeError, match="does not exist"):
+        epochscope.Recorder(tmp_path / "missing" / "run.h5", resume=True)

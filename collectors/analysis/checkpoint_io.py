@@ -16,6 +16,7 @@ import numpy as np
 
 from epochscope.archives import Bundle
 from epochscope.archives import format as fmt
+from epochscope.archives.errors import DamagedBundleError
 from epochscope.collectors.analysis.base import AnalysisError
 
 __all__ = ["ModelLoader", "flatten", "model_shapes", "nonfinite", "read_weights"]
@@ -44,7 +45,12 @@ def read_weights(bundle: Bundle, epoch: int) -> dict[str, np.ndarray]:
     state = g["state"]
     if "model" not in state:
         raise AnalysisError(f"checkpoint at epoch {epoch} holds no model weights (state/model)")
-    tree = fmt.read_tree(state, "model")
+    try:
+        tree = fmt.read_tree(state, "model")
+    except DamagedBundleError as exc:
+        raise DamagedBundleError(
+            f"{bundle.path}: the checkpoint at epoch {epoch} is damaged ({exc}); nothing is computed "
+            "from damaged weights; see `epochscope verify`", exc.findings) from None
     special = _special_dtypes(g)
     out = {}
     for k, v in tree.items():

@@ -22,6 +22,8 @@ def print_summary(data: dict[str, Any]) -> None:
     console = Console(highlight=False, soft_wrap=True)
     ctx = data.get("context") or {}
     env = ctx.get("environment") or {}
+    for finding in data.get("damage") or []:
+        console.print(Text(f"DAMAGED (left out): {finding}", style="bold red"))
     console.print(Text(f"{data['name']}  ({data['status']})", style="bold"))
     console.print(Text(f"path: {data['path']}"))
     git = env.get("git") or {}

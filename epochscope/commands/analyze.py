@@ -40,9 +40,14 @@ def analyze(bundle: Path, analyzers: tuple[str, ...], force: bool, epochs: str |
         return
     selected = _parse_epochs(epochs) if epochs else None
     progress = None if quiet or not sys.stderr.isatty() else _progress()
+    from epochscope.archives.errors import DiskFullError
+
     try:
         result = run_analyze(bundle, analyzers=list(analyzers) or None, force=force, epochs=selected,
                              progress=progress, probes=list(probes))
+    except DiskFullError as exc:
+        raise DiskFullError(f"{exc}; once space is free, run `epochscope analyze {bundle}` again "
+                            "(what was analysed is kept)") from None
     finally:
         if progress is not None:
             progress.close()

@@ -11,15 +11,17 @@ import click
 from epochscope.archives import open_bundle, verify_bundle
 from epochscope.archives.format import dumps
 from epochscope.collectors.ingest.registry import readers
+from epochscope.commands._damage import allow_damaged_option, damage_hint
 
 READERS = readers()
 
 _BUNDLE = click.Path(dir_okay=False, path_type=Path)
 
 
-def bundle_summary(path: Path) -> dict:
-    """Everything `info` shows, as plain JSON-able data."""
-    with open_bundle(path) as b:
+def bundle_summary(path: Path, *, allow_damaged: bool = False) -> dict:
+    """Everything `info` shows, as plain JSON-able data (checked: see `Bundle.check`)."""
+    with open_bundle(path, allow_damaged=allow_damaged) as b:
+        damage = b.check()
         series = {}
         for name, (epochs, values) in b.metrics().items():
             finite = values[~(values != values)]  # drop NaN
@@ -47,15 +49,18 @@ def bundle_summary(path: Path) -> dict:
             "events": b.events(),
             "tables": {n: list(b.table(n)) for n in b.table_names},
             "journal_segments": len(b.segments),
+            "damage": damage,
         }
 
 
 @click.command()
 @click.argument("bundle", type=_BUNDLE)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def info(bundle: Path, as_json: bool) -> None:
+@allow_damaged_option
+def info(bundle: Path, as_json: bool, allow_damaged: bool) -> None:
     """Summarise BUNDLE: context, series, checkpoints, artifacts, events."""
-    data = bundle_summary(bundle)
+    with damage_hint():
+        data = bundle_summary(bundle, allow_damaged=allow_damaged)
     if as_json:
         click.echo(json.dumps(json.loads(dumps(data)), indent=2))
         return

@@ -84,8 +84,13 @@ def collect(experiment: str, data_file: Path | None, preset: str | None, config_
             path = output or Path("runs") / f"{file_stem(config.name)}.h5"
             path.parent.mkdir(parents=True, exist_ok=True)
     _echo_warnings(caught)
-    result = train(config, path, overwrite=overwrite, resume=resume is not None,
-                   progress=False if quiet else None)
+    from epochscope.archives.errors import DiskFullError
+
+    try:
+        result = train(config, path, overwrite=overwrite, resume=resume is not None,
+                       progress=False if quiet else None)
+    except DiskFullError as exc:
+        raise DiskFullError(f"{exc}; once space is free, continue with `epochscope collect --resume {path}`") from None
     final = result.final
     click.echo(f"wrote {result.bundle_path}: {result.epochs} epochs in {result.wall_time:.1f} s; "
                f"train loss {final['train_loss']:.4g} acc {final['train_acc']:.3f}, "

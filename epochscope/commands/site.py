@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from epochscope.commands._damage import allow_damaged_option, damage_hint
 from epochscope.commands._options import plotly_option
 
 _DIR = click.Path(file_okay=False, path_type=Path)
@@ -60,8 +61,9 @@ def runs(directory: Path, where: str | None, order_by: str, columns: str | None,
 @click.option("--no-shared-basis", is_flag=True,
               help="Do not fit and store the shared PCA bases the comparisons draw trajectories in.")
 @plotly_option
+@allow_damaged_option
 def build(bundles_dir: Path, output: Path, layout: Path | None, force: bool, no_shared_basis: bool,
-          plotly: str) -> None:
+          plotly: str, allow_damaged: bool) -> None:
     """Build the static site for every bundle under BUNDLES_DIR: reports, comparisons, index.
 
     Incremental: pages whose bundles did not change are not rendered again. First fits the
@@ -73,9 +75,11 @@ def build(bundles_dir: Path, output: Path, layout: Path | None, force: bool, no_
         _store_bases(bundles_dir, site=True)
 
     result = build_site(bundles_dir, output, layout=layout, force=force, plotly=plotly,
+                        allow_damaged=allow_damaged,
                         on_page=lambda page, what: click.echo(f"  {what} {page}", err=True))
     for path, error in result.broken.items():
-        click.echo(f"warning: skipped {path}: {error}", err=True)
+        hint = "; --allow-damaged builds its pages from what is intact" if "damaged" in error else ""
+        click.echo(f"warning: skipped {path}: {error}{hint}", err=True)
     click.echo(f"{result.index}: {len(result.rendered)} page(s) rendered, {len(result.skipped)} unchanged, "
                f"{len(result.removed)} removed in {result.seconds:.1f} s")
 
@@ -108,8 +112,9 @@ def demo(output: Path, runs_dir: Path, workers: int | None) -> None:
 @click.option("--no-shared-basis", is_flag=True,
               help="Do not fit and store a shared PCA basis of the bundles (it is written into them).")
 @plotly_option
+@allow_damaged_option
 def compare(bundles: tuple[Path, ...], output: Path, shared_assets: Path | None, no_shared_basis: bool,
-            plotly: str) -> None:
+            plotly: str, allow_damaged: bool) -> None:
     """Compare two or more BUNDLES on one self-contained page: summary table (outliers
     highlighted), overlays aligned on each run's turn, a shared PCA basis, small multiples.
 
@@ -122,7 +127,9 @@ def compare(bundles: tuple[Path, ...], output: Path, shared_assets: Path | None,
 
     if output.suffix.lower() not in (".html", ".htm"):
         output.mkdir(parents=True, exist_ok=True)
-    path = render_compare(list(bundles), output, shared_assets=shared_assets, plotly=plotly)
+    with damage_hint():
+        path = render_compare(list(bundles), output, shared_assets=shared_assets, plotly=plotly,
+                              allow_damaged=allow_damaged)
     click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 

@@ -38,8 +38,12 @@ if __name__ == "__main__":
             tables={"candidates": {"id": np.array(["a", "b"]), "fitness": np.array([0.5, 0.25])}},
         ))
         # Since 1.2: a per-step series, rows appended to a table, a top-k checkpoint policy
-        # that evicted a checkpoint, and a Recorder.array artifact.
+        # that evicted a checkpoint, a Recorder.array artifact, the dataset split and metric
+        # metadata (and a sha256 on every dataset of every segment).
         w.write(Segment(
+            split={"n": 6, "subsets": {"train": np.array([0, 2, 5]), "test": np.array([1, 3, 4])},
+                   "meta": {"dataset": "golden"}},
+            metric_info={"train_loss": {"direction": "min", "unit": "nats"}},
             metrics={"loss_step": (np.array([1, 1, 2]), np.array([0.5, 0.4, 0.3]))},
             metric_steps={"loss_step": np.array([0, 1, 0])},
             table_rows={"candidates": {"id": np.array(["c"]), "fitness": np.array([0.75])}},
