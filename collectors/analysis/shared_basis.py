@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from epochscope.archives import ArtifactUpdate, BundleWriter, Segment, open_bundle
+from epochscope.archives.errors import DamagedBundleError
 from epochscope.errors import EpochscopeError
 
 __all__ = ["ARTIFACT_PREFIX", "shared_basis", "store_shared_bases", "store_site_bases", "weights_layout"]
@@ -122,6 +123,8 @@ def store_shared_bases(paths: Sequence[str | os.PathLike], *,
     for p in dict.fromkeys(Path(x).resolve() for x in paths):
         try:
             layout, epochs, name = weights_layout(p)
+        except DamagedBundleError:
+            continue  # left out of every basis; the caller's own read reports the damage once
         except (EpochscopeError, OSError, KeyError, ValueError) as exc:
             say(f"shared basis: {p} skipped ({exc})")
             continue
