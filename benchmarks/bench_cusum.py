@@ -10,7 +10,8 @@ estimated from the series itself, no floors:
   freedom, heavy tails), AR(1) noise (rho 0.5), noise on a slow linear drift (10 sigma over the
   series) and on a smooth exponential decay (a loss curve);
 - detection: level shifts of 1, 2, 3 and 5 sigma every 500 points (alternating up and down),
-  slope changes (a knee: +-0.1 or 0.3 sigma per point for 250 points), and spikes (+8 sigma for 5 points): the
+  slope changes (a knee: +-0.1 or 0.3 sigma per point for 250 points, then flat again: two
+  changes), and spikes (+8 sigma for 5 points): the
   share detected within 100 points (the right direction) and the median / 90th percentile
   delay in points from the change to the alarm; alarms matching no change count as false.
 """
@@ -67,6 +68,8 @@ def with_changes(kind: str, n: int, rng: np.random.Generator) -> tuple[np.ndarra
             level[c : c + 5] += 8.0
             up = True
         changes.append((c, "up" if up else "down"))
+        if kind.startswith("slope"):  # the ramp's end is a change too (the trend flattens)
+            changes.append((c + 250, "down" if up else "up"))
     return x + level, changes
 
 

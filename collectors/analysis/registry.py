@@ -13,6 +13,7 @@ from epochscope.collectors.analysis.coarseness import Coarseness
 from epochscope.collectors.analysis.cusum import Cusum
 from epochscope.collectors.analysis.fourier import FourierWeights, NeuronFreq
 from epochscope.collectors.analysis.loss import RestrictedLoss
+from epochscope.collectors.analysis.phases import Phases
 from epochscope.collectors.analysis.trajectory import Trajectory
 from epochscope.collectors.analysis.turn import Turn
 from epochscope.collectors.analysis.weights import EffectiveDim, WeightNorms
@@ -35,6 +36,7 @@ _CLASSES: list[type[Analyzer]] = [
     # metric series (after trajectory: turn cross-checks with it)
     Cusum,
     Turn,
+    Phases,  # reads restricted_loss (activations) and the turn it recomputes
 ]
 
 ANALYZERS: dict[str, type[Analyzer]] = {}
