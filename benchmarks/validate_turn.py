@@ -114,13 +114,20 @@ def _first(series: tuple[np.ndarray, np.ndarray] | None, level: float) -> int | 
     return int(series[0][hit[0]]) if hit.size else None
 
 
-def row(path: Path, reference: Path | None = None, seconds: float | None = None) -> dict:
-    """Analyse `path` and check its turn; `reference`: the run whose accuracy marks apply."""
-    analyze(path)
+METRIC_ANALYZERS = ["cusum", "turn", "phases"]
+
+
+def row(path: Path, reference: Path | None = None, seconds: float | None = None,
+        full: bool = False) -> dict:  # fmt: skip
+    """Analyse `path` and check its turn; `reference`: the run whose accuracy marks apply.
+    `full`: every analyzer (the turn's trajectory cross-checks), else the metric ones only."""
+    analyze(path, analyzers=None if full else METRIC_ANALYZERS)
     with open_bundle(path) as b:
         turn = b.artifact("turn").scalars
+        alarms = b.artifact("cusum").scalars.get("n_alarms")
         cfg = b.config
-        spikes = b.events("loss_spike")
+        spikes = [e for e in b.events("loss_spike")
+                  if e.get("payload", {}).get("analyzer_version") == b.artifact("turn").version]  # fmt: skip
     src = reference or path
     with open_bundle(src) as r:
         acc = {n: r.series(n) if n in r.series_names else None for n in ("train_acc", "test_acc")}
@@ -136,7 +143,9 @@ def row(path: Path, reference: Path | None = None, seconds: float | None = None)
         "seeds": f"{cfg.get('data_seed')}/{cfg.get('model_seed')}" if "data_seed" in cfg else "-",
         "train99": t99, "turn": epoch, "test95": t95,
         "spikes": len([s for s in spikes if s.get("payload", {}).get("series") in ("test_loss", "val_loss")]),
-        "health": turn.get("health"), "reason": turn.get("reason"), "ok": ok,
+        "train_spikes": len([s for s in spikes if s.get("payload", {}).get("series") == "train_loss"]),
+        "alarms": alarms, "health": turn.get("health"), "health_reason": turn.get("health_reason"),
+        "reason": turn.get("reason"), "ok": ok,
         "seconds": seconds,
     }
 
@@ -147,19 +156,23 @@ def _fmt(v: object) -> str:
 
 def print_rows(rows: list[dict], markdown: bool) -> None:
     if markdown:
-        print("| run | p | data/model seed | train acc >= 99% | turn | test acc >= 95% | test-loss spikes | health | ok |")
-        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        print("| run | preset | p | data/model seed | train acc >= 99% | turn | test acc >= 95% | spikes test/train "
+              "| CUSUM alarms | health | train s | ok |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for r in rows:
             turn = _fmt(r["turn"]) if r["turn"] is not None else f"no turn ({r['reason']})"
-            print(f"| {r['run']} | {r['p']} | {r['seeds']} | {_fmt(r['train99'])} | {turn} | "
-                  f"{_fmt(r['test95'])} | {r['spikes']} | {r['health']} | {'yes' if r['ok'] else 'NO'} |")
+            secs = f"{r['seconds']:.0f}" if r["seconds"] is not None else "-"
+            print(f"| {r['run']} | {r['preset']} | {r['p']} | {r['seeds']} | {_fmt(r['train99'])} | {turn} | "
+                  f"{_fmt(r['test95'])} | {r['spikes']}/{r['train_spikes']} | {_fmt(r['alarms'])} | {r['health']} | "
+                  f"{secs} | {'yes' if r['ok'] else 'NO'} |")
         return
     print(f"{'run':30s} {'p':>4s} {'seeds':>7s} {'tr>=99%':>8s} {'turn':>7s} {'te>=95%':>8s} "
-          f"{'spikes':>6s} {'health':14s} {'train s':>8s} ok")
+          f"{'spikes':>7s} {'alarms':>6s} {'health':14s} {'train s':>8s} ok")
     for r in rows:
         secs = f"{r['seconds']:.0f}" if r["seconds"] is not None else "-"
         print(f"{r['run'][:30]:30s} {r['p']!s:>4s} {r['seeds']:>7s} {_fmt(r['train99']):>8s} "
-              f"{_fmt(r['turn']):>7s} {_fmt(r['test95']):>8s} {r['spikes']:>6d} {_fmt(r['health']):14s} "
+              f"{_fmt(r['turn']):>7s} {_fmt(r['test95']):>8s} {r['spikes']:>3d}/{r['train_spikes']:<3d} "
+              f"{_fmt(r['alarms']):>6s} {_fmt(r['health']):14s} "
               f"{secs:>8s} {'yes' if r['ok'] else 'NO'}" + (f"  ({r['reason']})" if r["reason"] else ""))
 
 
@@ -172,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=2, help="trainings at a time")
     ap.add_argument("--train-only", action="store_true", help="train, do not analyse or check")
     ap.add_argument("--markdown", action="store_true", help="print the table as markdown")
+    ap.add_argument("--full", action="store_true", help="run every analyzer, not only the metric ones")
     args = ap.parse_args(argv)
     args.dir.mkdir(parents=True, exist_ok=True)
     trained: list[tuple[Path, float | None]] = []
@@ -181,12 +195,15 @@ def main(argv: list[str] | None = None) -> int:
             trained = list(pool.map(lambda s: train(s, args.dir), specs))
     if args.train_only:
         return 0
-    rows = [row(p, seconds=s) for p, s in trained] + [row(p) for p in args.bundles]
+    rows = [row(p, seconds=s, full=args.full) for p, s in trained] + [row(p, full=args.full) for p in args.bundles]
     if "loss_only" in args.set:
         for source in sorted(args.dir.glob("demo-*.h5")):
             if source.stem.endswith("-loss-only"):
                 continue
             rows.append(row(ingest_loss_only(source, args.dir), reference=source))
+    for r in rows:
+        if not r["ok"] or r["health"] != "healthy":
+            print(f"{r['run']}: {r['health']}: {r['health_reason']}", file=sys.stderr)
     print_rows(rows, args.markdown)
     return 0 if all(r["ok"] for r in rows) else 1
 

@@ -16,8 +16,8 @@ gradient norm that keeps growing): hundreds of alarms that say nothing. Here (do
    exceeds h. Its change point is where that sum last left 0; its size is the mean residual
    since then (decades for log series); a change smaller than `min_shift` (0.3 decades,
    x2, for log series) starts a new regime without an alarm;
-4. after an alarm a new regime starts at the change point: the trend is re-estimated from its
-   points only, and testing resumes once it has `min_regime` points. One regime shift, one
+4. after an alarm a new regime starts at the detection point: the trend is re-estimated from
+   its points only, and testing resumes once it has `min_regime` points. One regime shift, one
    alarm; slow drift is part of the trend and never alarms.
 
 The `cusum` analyzer runs four monitors: grad (grad_norm), clip (clipped_frac /
@@ -166,7 +166,9 @@ def page_cusum(
                 result.alarms.append(Alarm(int(t), int(finite[onset]), "up" if up else "down",
                                            size, sp if up else sn))  # fmt: skip
             sp = sn = 0.0
-            regime = onset
+            # the new regime starts at the detection, not at the estimated change point: that
+            # estimate may lie a few points early, and old-regime points would tilt the new trend
+            regime = j
     return result
 
 
