@@ -78,8 +78,12 @@ def classify_health(
     span = float(e[-1] - e[0]) if len(e) else 0.0
     per_point = span / max(len(e) - 1, 1)
     after = e >= generalised_epoch
-    smooth = _running_median(v, int(round(sustain / max(per_point, 1e-9))))
-    lost = np.nonzero(after & lost_if(smooth))[0]
+    w = int(round(sustain / max(per_point, 1e-9)))
+    smooth = _running_median(v, w)
+    # the last w/2 points have no full window: a dip there is a spike, not a loss (the end
+    # of the run is judged by its final median below)
+    inside = np.arange(len(v)) < len(v) - w // 2
+    lost = np.nonzero(after & inside & lost_if(smooth))[0]
     tail = v[e >= e[-1] - max(0.05 * span, 1)]
     final = float(np.median(tail)) if len(tail) else float("nan")
     spikes = f" ({n_spikes} loss spike{'s' if n_spikes != 1 else ''} along the way)" if n_spikes else ""
