@@ -68,9 +68,9 @@ def figures(path: Path) -> dict[str, str]:
                                       f"(chosen at epoch {rl.scalars.get('key_epoch')}, {src})")  # fmt: skip
             ee, ex = rl.per_epoch("excluded_loss")
             ex = np.asarray(ex, dtype=np.float64).ravel()
-            pts = [(ep, _at_or_before(ee, ep)) for ep in (1000, 5000, 25000)]
-            out["excluded loss rises"] = ", ".join(
-                f"{ex[k]:.3g} at {int(ee[k])}" for _, k in pts if k is not None) + f" (last {ex[-1]:.3g} at {int(ee[-1])})"
+            pts = sorted({k for k in (_at_or_before(ee, ep) for ep in (1000, 5000, 25000)) if k is not None})
+            out["excluded loss rises"] = ", ".join(f"{ex[k]:.3g} at {int(ee[k])}" for k in pts) + (
+                f" (last {ex[-1]:.3g} at {int(ee[-1])})" if len(ee) - 1 not in pts else "")
         if "phases" in names:
             ph = b.artifact("phases").scalars
             r1, t1 = ph.get("restricted_below_1_epoch"), ph.get("test_below_1_epoch")
