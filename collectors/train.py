@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import sys
 import time
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -39,6 +41,7 @@ __all__ = [
     "TrainResult",
     "densify",
     "record_split",
+    "seed_global_rngs",
     "split_data",
     "split_indices",
     "stored_config",
@@ -93,13 +96,22 @@ def record_split(rec: Recorder, config: TrainConfig) -> None:
                "train_frac": config.train_frac, "data_seed": config.data_seed})
 
 
+def seed_global_rngs(seed: int) -> None:
+    """Seed torch's, numpy's and Python's global generators from one seed."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
 class Run:
     """Model, optimizer and data of one config; `step` advances it one full-batch epoch."""
 
     def __init__(self, config: TrainConfig):
         self.config = config
         self.train_x, self.train_y, self.test_x, self.test_y = split_data(config)
-        torch.manual_seed(config.model_seed)  # global RNG: nothing draws from it, but it is saved
+        # the global RNGs: nothing here draws from them, but every checkpoint saves their
+        # states, so they are seeded too (same config, same bundle, RNG states included)
+        seed_global_rngs(config.model_seed)
         gen = torch.Generator().manual_seed(config.model_seed)
         self.model = Transformer(config.model_config(), generator=gen)
         self.optimizer = torch.optim.AdamW(

@@ -185,18 +185,52 @@ def test_row_store_sketch_preserves_geometry():
     assert np.allclose(exact, approx, atol=0.05)
 
 
-def test_page_cusum():
+def test_page_cusum_marks_known_changes_not_noise_or_drift():
     rng = np.random.default_rng(0)
-    quiet = page_cusum(rng.standard_normal(500), k=1.0, h=10.0, baseline_n=50)
-    assert quiet.alarms == []  # a wide baseline and a high threshold: stationary noise is quiet
-    step = np.r_[rng.standard_normal(100), 3 + rng.standard_normal(100)]
-    res = page_cusum(step, k=0.5, h=4.0, baseline_n=10)
-    first = res.alarms[0]
-    assert 100 <= first[0] <= 104 and first[1] == "up"
-    assert res.baselines[0][0] == 0 and res.baselines[1][0] == first[0] + 1
-    down = page_cusum(np.r_[np.ones(20), np.zeros(5)])  # zero-spread baseline still works
-    assert down.alarms and down.alarms[0][1] == "down"
-    assert np.isnan(page_cusum(np.r_[1.0, np.nan, 2.0]).pos[1])
+    n = 3000
+    noise = rng.standard_normal(n)
+    assert page_cusum(noise).alarms == []  # stationary
+    t = np.arange(n, dtype=float)
+    assert page_cusum(noise + 20 * t / n).alarms == []  # slow drift is trend, not change
+    assert page_cusum(noise + 40 * np.exp(-t / 500)).alarms == []  # a smooth decay neither
+    heavy = rng.standard_t(3, n)
+    heavy[::97] += 50.0  # isolated wild points: clipped, no alarm
+    assert len(page_cusum(heavy).alarms) <= 1
+    # level shifts of 6 sigma at 1000 (up) and 2000 (down) on a drifting series: two alarms
+    x = noise + 20 * t / n + 6.0 * ((t >= 1000) & (t < 2000))
+    res = page_cusum(x)
+    assert [(a.direction, a.index // 10) for a in res.alarms] == [("up", 100), ("down", 200)]
+    for a, at in zip(res.alarms, (1000, 2000), strict=True):
+        assert at <= a.index <= at + 6 and abs(a.onset - at) <= 6  # delay, change point
+        assert 3.0 <= abs(a.size) <= 8.0  # size in the series units (diluted by an early onset)
+    assert res.sigma == pytest.approx(1.0, rel=0.2)
+    # a spike: one alarm up at its start
+    spike = noise.copy()
+    spike[1500:1510] += 10
+    ups = [a for a in page_cusum(spike).alarms if a.direction == "up"]
+    assert len(ups) == 1 and 1500 <= ups[0].index <= 1503
+    # min_shift drops changes too small to matter; min_sigma floors a noiseless series
+    assert page_cusum(x, min_shift=10.0).alarms == []
+    smooth = np.r_[np.zeros(200), np.full(200, 0.01)]
+    assert page_cusum(smooth, min_sigma=0.05).alarms == []
+    assert page_cusum(smooth).alarms  # without the floor, a 1% step in a noiseless series alarms
+    assert np.isnan(page_cusum(np.r_[np.ones(20), np.nan, np.ones(20)]).pos[20])
+
+
+def test_cusum_analyzer_alarms_with_monitor_direction_size():
+    from epochscope.collectors.analysis.base import MetricsView
+    from epochscope.collectors.analysis.cusum import Cusum
+
+    rng = np.random.default_rng(1)
+    e = np.arange(1, 6001)
+    grad = 10 ** (0.3 * e / 6000 + 0.02 * rng.standard_normal(len(e)) + 1.0 * (e >= 4000))
+    tps = 1000 * 10 ** (0.03 * rng.standard_normal(len(e)) - 0.7 * ((e >= 2000) & (e < 2600)))
+    out = Cusum().compute_metrics(MetricsView({"grad_norm": (e, grad), "examples_per_sec": (e, tps)}))
+    alarms = [(ev["payload"]["monitor"], ev["payload"]["direction"], ev["epoch"] // 100) for ev in out.events]
+    assert alarms == [("tps", "down", 20), ("tps", "up", 26), ("grad", "up", 40)]
+    grad_alarm = out.events[-1]["payload"]
+    assert grad_alarm["size"] == pytest.approx(1.0, abs=0.25) and grad_alarm["size_units"] == "decades"
+    assert out.scalars["n_alarms"] == 3 and len(out.epochs) <= 300 * 2
 
 
 def test_cross_entropy_is_precise_for_tiny_losses():

@@ -251,7 +251,7 @@ def test_checkpoint_failing_strict_load_names_epoch(analysed, raw, tmp_path):
 def test_metrics_only_bundle(tmp_path):
     path = metrics_bundle(tmp_path / "ingested.h5", grok_curve(E=3000, T=1200, every=10))
     res = analyze(path)
-    assert set(res.computed) == {"cusum", "turn"}
+    assert set(res.computed) == {"cusum", "turn", "phases"}
     # analyzers of stored per-checkpoint artifacts say which artifact they lack
     derived = {"neuron_dynamics": "neuron_freq", "input_graduation": "inputs"}
     for name, why in res.skipped.items():
@@ -259,13 +259,17 @@ def test_metrics_only_bundle(tmp_path):
             assert f"`{derived[name]}` artifact" in why
         else:
             assert why == "the bundle has no checkpoints", name
-    assert len(res.skipped) == len(ANALYZERS) - 2
+    assert len(res.skipped) == len(ANALYZERS) - 3
     assert res.turn["epoch"] is not None
     with open_bundle(path) as b:
         turn = b.artifact("turn").scalars
         assert turn["epoch"] == res.turn["epoch"] and turn["method"]
+        assert turn["health"] == "healthy" and turn["health_reason"].endswith(".")
         events = b.events("turn")
         assert [e["epoch"] for e in events] == [turn["epoch"]]
+        phases = b.artifact("phases").scalars["phases"]
+        assert [p["phase"] for p in phases] == ["memorisation", "circuit formation", "cleanup"]
+        assert phases[1]["end"] == turn["epoch"] == phases[2]["start"]
     status = analysis_status(path)
     assert status["turn"]["up_to_date"] and not status["neuron_freq"]["applicable"]
 

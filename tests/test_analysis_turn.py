@@ -57,13 +57,6 @@ NO_TURN = {
     ),
     # a small dip only (0.6 decades)
     "partial": lambda e: np.log10(8) - 0.6 / (1 + np.exp(-(e - 3000) / 100)) + _noise(len(e), 4),
-    # falls, then climbs back to the plateau
-    "rebound": lambda e: (
-        np.log10(8)
-        - 3 / (1 + np.exp(-(e - 2000) / 50))
-        + 3 / (1 + np.exp(-(e - 3000) / 50))
-        + _noise(len(e), 5)
-    ),
 }
 
 
@@ -73,6 +66,7 @@ def test_no_turn_is_reported_not_guessed(name):
     res = detect_turn((e, 10 ** NO_TURN[name](e.astype(float))))
     assert res.epoch is None
     assert res.confidence == 0.0 and res.reason
+    assert res.details["health"] == "no grokking" and res.details["health_reason"]
 
 
 def test_too_few_points():
@@ -125,3 +119,88 @@ def test_turn_analyzer_on_metrics_only_bundles(tmp_path):
     only_train = metrics_bundle(tmp_path / "train.h5", {"train_loss": (e, np.exp(-e / 100.0))})
     res = analyze(only_train, analyzers=["turn"])
     assert "test_loss" in res.skipped["turn"]
+
+
+# -- the fall into generalisation, spikes, health ------------------------------------------------
+
+
+def _with(curves, log_add):
+    """`curves` with log_add(e) added to the log10 test loss."""
+    e, v = curves["test_loss"]
+    return {**curves, "test_loss": (e, v * 10 ** log_add(e.astype(float)))}
+
+
+def _bump(e, at, size, width):
+    """A rise of `size` decades starting at `at`, back down over `width` epochs."""
+    return size * np.clip(1 - np.abs(e - at - width / 2) / (width / 2), 0, 1)
+
+
+def test_later_spikes_and_refalls_never_move_the_turn():
+    clean = grok_curve(E=6000, T=1500, width=80, floor=1e-3)
+    base = _turn(clean)
+    assert base.epoch is not None and base.details["health"] == "healthy"
+    # a post-grokking spike of 4 decades, a larger secondary fall, and a spike at the very end
+    later = _with(clean, lambda e: _bump(e, 3500, 4.0, 60) - 3.0 * np.clip((e - 4200) / 300, 0, 1)
+                  + _bump(e, 5960, 5.0, 80))
+    res = _turn(later)
+    assert res.epoch == base.epoch
+    assert res.details["health"] == "healthy", res.details["health_reason"]
+    spikes = [s for s in res.details["spikes"] if s["series"] == "test_loss"]
+    assert [s["peak_epoch"] // 20 for s in spikes] == [3530 // 20, 6000 // 20]
+    assert spikes[0]["size_decades"] == pytest.approx(4.0, abs=0.3)
+    assert 3530 < spikes[0]["recovery_epoch"] < 3600 and spikes[1]["recovery_epoch"] is None
+
+
+def test_memorisation_slingshots_are_spikes_not_the_turn():
+    curves = grok_curve(E=5000, T=2500, width=100)
+    e, tr = curves["train_loss"]
+    slings = _bump(e.astype(float), 900, 3.5, 30) + _bump(e.astype(float), 1700, 3.5, 30)
+    curves = {**curves, "train_loss": (e, tr * 10**slings)}
+    curves = _with(curves, lambda x: _bump(x, 1300, 1.5, 30))  # a test-loss spike on the plateau
+    res = detect_turn(curves["test_loss"], train_acc=curves["train_acc"],
+                      test_acc=curves["test_acc"], train_loss=curves["train_loss"])  # fmt: skip
+    t99, t95 = res.details["train_acc_99_epoch"], res.details["test_acc_95_epoch"]
+    assert t99 < 2400 < res.epoch < t95
+    kinds = [(s["series"], s["peak_epoch"] // 20) for s in res.details["spikes"]]
+    assert kinds == [("train_loss", 915 // 20), ("test_loss", 1315 // 20), ("train_loss", 1715 // 20)]
+
+
+def test_loss_only_runs_get_a_turn_from_the_loss():
+    curves = grok_curve(E=5000, T=2000, width=150)
+    full = _turn(curves)
+    alone = detect_turn(curves["test_loss"])
+    assert alone.epoch is not None and abs(alone.epoch - full.epoch) < 250
+    assert alone.epoch < full.details["test_acc_95_epoch"]
+    assert alone.details["health"] == "healthy"
+
+
+def _health(curves, **kw):
+    res = _turn(curves, **kw)
+    return res, res.details["health"], res.details["health_reason"]
+
+
+def test_health_classes():
+    ok = grok_curve(E=5000, T=1500, width=80)
+    assert _health(ok)[1] == "healthy"
+    late = grok_curve(E=5000, T=3600, width=60)
+    assert _health(late)[1] == "late grokker"
+
+    def lose(c, at, back=None):
+        e, acc = c["test_acc"]
+        lost = (e >= at) & ((e < back) if back else True)
+        c = _with(c, lambda x: np.where((x >= at) & ((x < back) if back else True), 4.0, 0.0))
+        return {**c, "test_acc": (e, np.where(lost, 0.3, acc))}
+
+    res, health, why = _health(lose(ok, 3500))
+    assert health == "degraded" and res.epoch == _turn(ok).epoch and "3500" in why
+    res, health, why = _health(lose(ok, 3000, 3600))
+    assert health == "rebound" and "3000" in why and res.epoch == _turn(ok).epoch
+    flat = {**ok, "test_acc": (ok["test_acc"][0], np.full(len(ok["test_acc"][0]), 0.3))}
+    res, health, why = _health(flat)
+    assert res.epoch is None and health == "no grokking" and "95%" in why
+    # without accuracy the loss decides: back to the plateau for good is degraded
+    e = np.arange(0, 5001).astype(float)
+    back = np.log10(8) - 3 / (1 + np.exp(-(e - 2000) / 50)) + 3 / (1 + np.exp(-(e - 3000) / 50))
+    res = detect_turn((e, 10 ** (back + _noise(len(e), 5))))
+    assert res.epoch is not None and 1500 < res.epoch < 2100
+    assert res.details["health"] == "degraded"

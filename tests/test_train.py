@@ -314,3 +314,51 @@ def test_densify_errors(tmp_path):
     with open_bundle(path) as b:
         assert b.status == "complete" and b.checkpoint_epochs == [0, 30]
         assert b.events("densify_failed")[0]["epoch"] == 7
+
+
+def _flat(tree, prefix=""):
+    """A nested checkpoint state as {path: array-or-scalar}."""
+    out = {}
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}/"))
+        else:
+            out[prefix + k] = v
+    return out
+
+
+def test_two_collects_store_identical_bundles_rng_states_included(tmp_path):
+    """Two `collect` processes with one config: every checkpoint (weights, optimizer state and
+    the torch, numpy and Python RNG states) and every metric are the same. Each process starts
+    with OS-seeded numpy/Python generators, so unseeded states would differ."""
+    overrides = [f"{k}={v}" for k, v in TINY.items()] + ["epochs=4", "checkpoint_every=2"]
+    paths = [tmp_path / "a.h5", tmp_path / "b.h5"]
+    for path in paths:
+        subprocess.run([sys.executable, "-m", "epochscope", "collect", "--quiet", *overrides,
+                        "-o", str(path)], check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    _assert_same_run(*paths, 4)
+    with open_bundle(paths[0]) as a, open_bundle(paths[1]) as b:
+        assert a.checkpoint_epochs == b.checkpoint_epochs and len(a.checkpoint_epochs) >= 3
+        for epoch in a.checkpoint_epochs:
+            sa, sb = _flat(a.checkpoint(epoch).state), _flat(b.checkpoint(epoch).state)
+            assert sa.keys() == sb.keys()
+            assert any(k.startswith("rng/numpy") for k in sa)
+            assert any(k.startswith("rng/python") for k in sa)
+            for k in sa:
+                np.testing.assert_array_equal(np.asarray(sa[k]), np.asarray(sb[k]), err_msg=k)
+
+
+def test_run_seeds_numpy_and_python_from_the_model_seed():
+    import random
+
+    np.random.seed(12345)
+    random.seed(12345)
+    Run(tiny())
+    after = (np.random.get_state()[1].copy(), random.getstate())
+    np.random.seed(999)
+    random.seed(999)
+    Run(tiny())
+    np.testing.assert_array_equal(after[0], np.random.get_state()[1])
+    assert after[1] == random.getstate()
+    Run(tiny(model_seed=3))
+    assert after[1] != random.getstate()

@@ -108,6 +108,8 @@ class AnalysisResult:
                 if t.get("epoch") is not None
                 else f"  turn: none, {t.get('reason')}"
             )
+            if t.get("health"):
+                out.append(f"  health: {t['health']}: {t.get('health_reason')}")
         out += [f"  note: {n}" for n in self.notes]
         return out
 

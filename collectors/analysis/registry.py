@@ -16,6 +16,7 @@ from epochscope.collectors.analysis.dynamics import NeuronDynamics
 from epochscope.collectors.analysis.fourier import FourierWeights, NeuronFreq
 from epochscope.collectors.analysis.inputs import InputGraduation, Inputs
 from epochscope.collectors.analysis.loss import RestrictedLoss
+from epochscope.collectors.analysis.phases import Phases
 from epochscope.collectors.analysis.trajectory import Trajectory
 from epochscope.collectors.analysis.turn import Turn
 from epochscope.collectors.analysis.weights import EffectiveDim, WeightNorms
@@ -40,6 +41,7 @@ _CLASSES: list[type[Analyzer]] = [
     # metric series (after trajectory: turn cross-checks with it)
     Cusum,
     Turn,
+    Phases,  # reads restricted_loss (activations) and the turn it recomputes
     # stored per-checkpoint artifacts, once per run
     NeuronDynamics,
     InputGraduation,

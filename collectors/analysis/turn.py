@@ -1,30 +1,35 @@
-"""Turn detection: the epoch where the test loss leaves its plateau and starts its sustained fall.
+"""Turn detection: where the test loss starts its first sustained fall into generalisation.
 
-Method (see docs/analysis.md for the full definition):
+Method (docs/analysis.md, "Turn", has the full definition):
 
-1. Work on log10(test loss); bin it to at most `max_points` points (median per bin of epochs)
-   so spikes and per-step logging do not drive the result.
-2. Estimate the noise sigma robustly (MAD of second differences) and segment the curve into
-   straight pieces with PELT (ruptures) under a least-squares line cost and a BIC penalty
-   3 sigma^2 log n (a new piece must pay for its slope, intercept and position).
-3. Read the fitted curve as a sequence of elements: the pieces and the jumps between them. An
-   element descends when it drops by more than 2 sigma (and `min_step` decades). Maximal
-   chains of descending elements are falls; the fall with the largest total drop is THE fall.
-4. There is a turn only if that fall drops by at least `min_drop` decades, is preceded by a
-   plateau (it does not start within the first `min_plateau` share of the run) and is
-   sustained (the final level stays at least half the drop below the plateau level).
-   Otherwise: no turn, with the reason.
-5. The turn is the start of the first element of the fall that carries at least 10% of its
-   drop (where the loss leaves the plateau), refined on the raw points around it with a
-   two-piece continuous (hinge) fit.
-6. Cross-checks, when present: parameter velocity (the `param_velocity` series, else the
-   `trajectory` artifact) and PCA turning angle (`trajectory` artifact) are segmented the same
-   way; a signal agrees when one of its change points lies within `window` of the turn.
-   confidence = strength x (0.6 + 0.4 x share of agreeing signals), or strength x 0.8 with no
-   cross-check signal, with strength = min(1, drop / (2 min_drop)).
+1. Work on log10(test loss). Loss spikes (`spikes.py`) are found first and replaced by the
+   curve's running level, so they neither place nor unmake the turn; they are stored as
+   events of their own (kind "loss_spike"), for the train loss as well.
+2. Find where the run has generalised, the epoch G: where test accuracy first reaches 95%
+   when accuracy is recorded; else (a loss-only run) where the binned test loss first lies
+   `min_drop` decades below its plateau (its running maximum) and stays more than
+   `min_drop` / 2 below it for the sustain window (2% of the grid, at least 3 points).
+   No G: no turn, with the reason.
+3. Bin the cleaned curve (median per bin, at most `max_points`) and segment it into straight
+   pieces with PELT (ruptures; least-squares line cost, BIC penalty 3 sigma^2 ln n, sigma the
+   robust noise). Pieces and the jumps between them that drop by more than max(2 sigma,
+   `min_step`) decades descend; maximal chains of them are falls. THE fall is the one that
+   carries the loss into generalisation: the chain holding G, else the last one ending
+   before G. Later falls, spikes and rebounds never move it.
+4. The turn is the start of the first element of that fall carrying 10% of its drop,
+   refined on the raw (cleaned) points by a continuous two-piece line fit; never before
+   train accuracy reaches 99% when memorisation comes first, never after G.
+5. No turn also when the fall starts within the first `min_plateau` of the run and
+   memorisation did not come first (ordinary learning: no plateau, no delayed generalisation).
+6. Cross-checks (they only change the confidence): parameter velocity and PCA turning angle
+   are segmented the same way; a signal agrees when one of its change points lies within
+   `window` of the turn. confidence = strength x (0.6 + 0.4 x share agreeing), or strength x
+   0.8 without cross-checks, strength = min(1, drop / (2 min_drop)).
+7. The run's health class (`health.py`): healthy, late grokker, degraded, rebound or no
+   grokking, with a one-sentence reason, stored with the turn.
 
-`detect_turn` is the function; the `turn` analyzer stores its result (artifact "turn" and an
-event of kind "turn").
+`detect_turn` is the function; the `turn` analyzer stores its result (artifact "turn", an
+event of kind "turn" and one "loss_spike" event per spike).
 """
 
 from __future__ import annotations
@@ -36,10 +41,12 @@ from typing import Any
 import numpy as np
 
 from epochscope.collectors.analysis.base import Analyzer, MetricsView, Output, fingerprint
+from epochscope.collectors.analysis.health import classify_health
+from epochscope.collectors.analysis.spikes import Spike, clean_spikes, detect_spikes
 
 __all__ = ["Turn", "TurnResult", "detect_turn", "segment_piecewise_linear"]
 
-METHOD = "pelt-piecewise-linear on log10(test loss), BIC penalty"
+METHOD = "first sustained fall into generalisation (PELT piecewise-linear, log10 test loss, spikes removed)"
 LOSS_SERIES = ("test_loss", "val_loss")
 
 
@@ -197,14 +204,21 @@ def _first_epoch_at_least(series: tuple[np.ndarray, np.ndarray] | None, level: f
     return int(epochs[hit[0]]) if hit.size else None
 
 
-def _hinge_refine(epochs: np.ndarray, y: np.ndarray, lo: float, hi: float, coarse: float) -> int:
-    """Knee of a continuous two-piece line fit on the raw points in [lo, hi]."""
+def _hinge_refine(epochs: np.ndarray, y: np.ndarray, lo: float, hi: float, coarse: float,
+                  knee_from: float | None = None) -> int:  # fmt: skip
+    """Knee of a continuous two-piece line fit on the raw points in [lo, hi], the loss falling
+    faster after it; knees are tried from `knee_from` (default lo) on, at most 400 of them."""
     sel = (epochs >= lo) & (epochs <= hi)
     t, v = epochs[sel].astype(np.float64), y[sel]
     if len(t) < 5:
         return int(round(coarse))
+    cands = t[1:-1]
+    if knee_from is not None:
+        cands = cands[cands >= knee_from] if np.any(cands >= knee_from) else cands[-1:]
+    if len(cands) > 400:
+        cands = cands[np.linspace(0, len(cands) - 1, 400).round().astype(int)]
     best, best_c = math.inf, coarse
-    for c in t[1:-1]:
+    for c in cands:
         A = np.c_[np.ones_like(t), np.minimum(t - c, 0), np.maximum(t - c, 0)]
         coef, *_ = np.linalg.lstsq(A, v, rcond=None)
         sse = float(((A @ coef - v) ** 2).sum())
@@ -242,6 +256,30 @@ def _change_near(
     }
 
 
+def _clean_series(series, name: str) -> tuple[np.ndarray, np.ndarray, list[Spike]]:
+    """(epochs, log10 values with spikes removed, spikes) of a positive loss series."""
+    epochs = np.asarray(series[0], dtype=np.int64)
+    values = np.asarray(series[1], dtype=np.float64)
+    order = np.argsort(epochs, kind="stable")
+    epochs, values = epochs[order], values[order]
+    ok = np.isfinite(values) & (values > 0)
+    epochs, values = epochs[ok], values[ok]
+    spikes = detect_spikes(epochs, values, name)
+    return epochs, clean_spikes(np.log10(values)), spikes
+
+
+def _generalised_loss_only(x: np.ndarray, y: np.ndarray, min_drop: float, sustain_pts: int,
+                           start_idx: int) -> tuple[int | None, float | None]:  # fmt: skip
+    """Grid index where the cleaned, binned log loss first lies `min_drop` below its running
+    maximum (from `start_idx`) and stays more than `min_drop` / 2 below it for `sustain_pts`."""
+    peak = -np.inf
+    for i in range(start_idx, len(y)):
+        peak = max(peak, y[i])
+        if y[i] <= peak - min_drop and np.all(y[i : i + sustain_pts] < peak - 0.5 * min_drop):
+            return i, float(peak)
+    return None, None
+
+
 def detect_turn(
     test_loss: tuple[np.ndarray, np.ndarray],
     *,
@@ -249,62 +287,98 @@ def detect_turn(
     curvature: tuple[np.ndarray, np.ndarray] | None = None,
     train_acc: tuple[np.ndarray, np.ndarray] | None = None,
     test_acc: tuple[np.ndarray, np.ndarray] | None = None,
+    train_loss: tuple[np.ndarray, np.ndarray] | None = None,
     min_drop: float = 1.0,
     min_plateau: float = 0.02,
     min_step: float = 0.02,
     max_points: int = 400,
     window: float = 0.1,
     min_points: int = 20,
+    late_share: float = 0.6,
     loss_name: str = "test_loss",
 ) -> TurnResult:
     """Find the turn in a test-loss curve (epochs, values); see the module doc for the method.
 
+    `train_acc` / `test_acc` place the generalisation mark (95%) and the memorisation mark
+    (99%); without them the loss alone decides. `train_loss` is only searched for spikes.
     `window` (share of the run's epoch span) bounds how far a cross-check change point may be
-    from the turn to agree. Accuracy series are only reported (epochs train acc >= 99% and
-    test acc >= 95%), never used to place the turn.
+    from the turn to agree. The result's details hold the spikes and the run's health.
     """
-    epochs = np.asarray(test_loss[0], dtype=np.int64)
-    values = np.asarray(test_loss[1], dtype=np.float64)
-    order = np.argsort(epochs, kind="stable")
-    epochs, values = epochs[order], values[order]
-    ok = np.isfinite(values) & (values > 0)
-    epochs, values = epochs[ok], values[ok]
+    epochs, y_raw, spikes = _clean_series(test_loss, loss_name)
+    if train_loss is not None:
+        spikes += _clean_series(train_loss, "train_loss")[2]
+    spikes.sort(key=lambda s: s.peak_epoch)
+    t99 = _first_epoch_at_least(train_acc, 0.99)
+    t95 = _first_epoch_at_least(test_acc, 0.95)
     details: dict[str, Any] = {
-        "train_acc_99_epoch": _first_epoch_at_least(train_acc, 0.99),
-        "test_acc_95_epoch": _first_epoch_at_least(test_acc, 0.95),
+        "train_acc_99_epoch": t99,
+        "test_acc_95_epoch": t95,
         "loss_series": loss_name,
+        "spikes": [s.payload() for s in spikes],
+        "n_spikes": len(spikes),
     }
+    n_loss_spikes = sum(s.series == loss_name for s in spikes)
     signals = [loss_name]
+    grid: dict[str, np.ndarray] = {}
 
-    def none(reason: str, **extra: Any) -> TurnResult:
-        return TurnResult(None, METHOD, signals, 0.0, reason, {**details, **extra})
+    def result(epoch: int | None, confidence: float, reason: str | None, extra: dict[str, Any],
+               generalised: int | None = None, plateau: float | None = None) -> TurnResult:  # fmt: skip
+        d = {**details, **extra}
+        span = float(epochs[-1] - epochs[0]) if len(epochs) else 0.0
+        health, why = classify_health(
+            turn=epoch, turn_reason=reason, generalised_epoch=generalised,
+            loss=(epochs, y_raw), plateau_log=plateau, test_acc=test_acc,
+            sustain=max(0.02 * span, 1.0), min_drop=min_drop, late_share=late_share,
+            n_spikes=n_loss_spikes,
+        )  # fmt: skip
+        d["health"], d["health_reason"] = health, why
+        res = TurnResult(epoch, METHOD, signals, confidence, reason, d)
+        for k, v in grid.items():
+            setattr(res, k, v)
+        return res
 
     if len(epochs) < min_points:
-        return none(f"too few finite {loss_name} points ({len(epochs)} < {min_points})")
-    y_raw = np.log10(values)
+        return result(None, 0.0, f"too few finite {loss_name} points ({len(epochs)} < {min_points})", {})
     x, y = _bin(epochs, y_raw, max_points)
     sigma = max(noise_sigma(y), 1e-3)
     bkps, fit = segment_piecewise_linear(x, y, sigma=sigma)
     span = float(x[-1] - x[0])
-    base = {**details, "noise_decades": round(sigma, 5), "n_points": int(len(epochs))}
-    result_grid = {
+    base: dict[str, Any] = {"noise_decades": round(sigma, 5), "n_points": int(len(epochs))}
+    grid.update({
         "grid_epochs": np.round(x).astype(np.int64),
         "grid_log_loss": y,
         "grid_fit": fit,
         "breakpoints": np.asarray([int(round(x[b])) for b in bkps[:-1]], dtype=np.int64),
-    }
+    })  # fmt: skip
+    sustain_pts = max(3, int(np.ceil(0.02 * len(x))))
+    memorised_first = t99 is not None and (t95 is None or t99 < t95)
+    # the plateau the fall leaves: the highest level after memorisation (or the whole curve)
+    lo_idx = int(np.searchsorted(x, t99)) if memorised_first else 0
+    lo_idx = min(lo_idx, len(x) - 1)
 
-    def finish(res: TurnResult) -> TurnResult:
-        for k, v in result_grid.items():
-            setattr(res, k, v)
-        return res
+    # -- G: where the run has generalised
+    if test_acc is not None:
+        if t95 is None:
+            best = float(np.nanmax(test_acc[1])) if len(test_acc[1]) else float("nan")
+            return result(None, 0.0, f"no turn: test accuracy never reaches 95% (best {100 * best:.1f}%)", base)
+        g_idx = min(int(np.searchsorted(x, t95)), len(x) - 1)
+        g_epoch = int(t95)
+    else:
+        g_idx, _peak = _generalised_loss_only(x, y, min_drop, sustain_pts, lo_idx)
+        if g_idx is None:
+            return result(None, 0.0, f"no turn: {loss_name} never falls {min_drop:g} decade(s) below its "
+                          f"plateau and stays there", base)  # fmt: skip
+        g_epoch = int(round(x[g_idx]))
 
+    # -- THE fall: the chain of descending elements that carries the loss to G
     elements = _elements(bkps, fit, x)
     sig = max(2 * sigma, min_step)
     falls: list[list[dict[str, Any]]] = []
     current: list[dict[str, Any]] = []
     for e in elements:
-        if e["drop"] > sig:
+        # a piece that descends starts or continues a fall; a jump between pieces continues
+        # it unless it rises (the small steps between the pieces of one curve are neutral)
+        if e["end"] > lo_idx and (e["drop"] > sig or (current and e["kind"] == "jump" and e["drop"] > -sig)):
             current.append(e)
         else:
             if current:
@@ -312,83 +386,41 @@ def detect_turn(
             current = []
     if current:
         falls.append(current)
-    if not falls:
-        return finish(
-            TurnResult(
-                None,
-                METHOD,
-                signals,
-                0.0,
-                f"{loss_name} never falls beyond its noise (no sustained descent)",
-                base,
-            )
-        )
-    fall = max(falls, key=lambda f: sum(e["drop"] for e in f))
-    drop = float(sum(e["drop"] for e in fall))
-    start_idx = fall[0]["start"]
-    plateau_level = float(fit[start_idx])
-    floor_level = float(fit[fall[-1]["end"]])
+    falls = [[e for e in f if e["drop"] > sig or e is not f[-1]] for f in falls]
+    falls = [f for f in falls if f]
+    holding = [f for f in falls if f[0]["start"] <= g_idx <= f[-1]["end"]]
+    before = [f for f in falls if f[-1]["end"] <= g_idx]
+    fall = holding[0] if holding else (before[-1] if before else None)
+    if fall is None:  # G reached without a resolved descent: the knee of the loss before G
+        drop = float(np.max(y[lo_idx : g_idx + 1]) - y[g_idx]) if g_idx >= lo_idx else 0.0
+        fall_start, fall_end = lo_idx, g_idx
+    else:
+        fall = [dict(e, start=max(e["start"], lo_idx)) for e in fall]
+        drop = float(sum(e["drop"] for e in fall))
+        fall_start, fall_end = fall[0]["start"], fall[-1]["end"]
+    plateau_level = float(np.max(fit[lo_idx : fall_start + 1])) if fall_start >= lo_idx else float(fit[fall_start])
+    floor_level = float(fit[fall_end])
     tail = y_raw[epochs >= epochs[-1] - max(0.05 * span, 1)]
-    final_level = float(np.median(tail))
-    base.update(
-        {
-            "drop_decades": round(drop, 4),
-            "plateau_level": round(10**plateau_level, 6),
-            "floor_level": round(10**floor_level, 6),
-            "final_level": round(10**final_level, 6),
-            "fall_start_epoch": int(round(x[start_idx])),
-            "fall_end_epoch": int(round(x[fall[-1]["end"]])),
-        }
-    )
-    if drop < min_drop:
-        return finish(
-            TurnResult(
-                None,
-                METHOD,
-                signals,
-                0.0,
-                f"no turn: the largest sustained fall of {loss_name} is {drop:.2f} "
-                f"decades (< {min_drop})",
-                base,
-            )
-        )
-    if x[start_idx] - x[0] < min_plateau * span:
-        return finish(
-            TurnResult(
-                None,
-                METHOD,
-                signals,
-                0.0,
-                f"no turn: {loss_name} falls from the start, there is no plateau before the fall",
-                base,
-            )
-        )
-    if final_level > plateau_level - 0.5 * drop:
-        return finish(
-            TurnResult(
-                None,
-                METHOD,
-                signals,
-                0.0,
-                f"no turn: the fall of {loss_name} is not sustained (it returns "
-                "towards the plateau level)",
-                base,
-            )
-        )
-    need, acc, first = 0.1 * drop, 0.0, fall[0]
-    for e in fall:
-        acc += e["drop"]
-        first = e
-        if acc >= need:
-            break
-    coarse = float(x[first["start"]])
-    lo = float(x[max(first["start"] - 2, 0)])
-    hi = (
-        float(x[min(first["start"] + 2, len(x) - 1)])
-        if first["kind"] == "jump"
-        else float(x[min(first["end"], first["start"] + 3, len(x) - 1)])
-    )
-    turn = _hinge_refine(epochs, y_raw, lo, hi, coarse)
+    base.update({
+        "generalised_epoch": g_epoch,
+        "drop_decades": round(drop, 4),
+        "plateau_level": round(10**plateau_level, 6),
+        "floor_level": round(10**floor_level, 6),
+        "final_level": round(10 ** float(np.median(tail)), 6),
+        "fall_start_epoch": int(round(x[fall_start])),
+        "fall_end_epoch": int(round(x[fall_end])),
+    })  # fmt: skip
+    # the knee of a continuous two-piece fit on the raw (cleaned) points from the plateau
+    # before the fall to G: the turn, somewhere between the fall's start and G
+    reach = max(g_idx - fall_start, sustain_pts)
+    lo = float(x[max(lo_idx, fall_start - reach)])
+    turn = _hinge_refine(epochs, y_raw, lo, float(g_epoch), float(x[fall_start]),
+                         knee_from=float(x[fall_start]))  # fmt: skip
+    floor_epoch = int(t99) if memorised_first else int(epochs[0])
+    turn = int(min(max(turn, floor_epoch), g_epoch))
+    if not memorised_first and turn - x[0] < min_plateau * span:
+        return result(None, 0.0, f"no turn: {loss_name} falls from the start, there is no plateau "
+                      "before the fall (no delayed generalisation)", base)  # fmt: skip
     strength = min(1.0, drop / (2 * min_drop))
     checks: dict[str, Any] = {}
     for name, series, log in (("velocity", velocity, True), ("pca_curvature", curvature, False)):
@@ -402,27 +434,28 @@ def detect_turn(
     else:
         confidence = strength * 0.8
     base["cross_checks"] = checks
-    t99, t95 = details["train_acc_99_epoch"], details["test_acc_95_epoch"]
     if t99 is not None and t95 is not None:
-        base["between_acc_marks"] = bool(t99 <= turn <= t95)
-    return finish(TurnResult(turn, METHOD, signals, confidence, None, base))
+        base["between_acc_marks"] = bool((t99 <= turn or not memorised_first) and turn <= t95)
+    return result(turn, confidence, None, base, generalised=g_epoch, plateau=plateau_level)
 
 
 class Turn(Analyzer):
-    """Detects the turn (onset of generalisation) from the test-loss curve; see module doc."""
+    """Detects the turn (onset of generalisation), the loss spikes and the run's health."""
 
     name = "turn"
-    version = "1"
+    version = "2"
     consumes = "metrics"
     description = (
-        "Onset of generalisation: where the test loss leaves its plateau and starts its "
-        "sustained fall (PELT change points on log test loss), cross-checked with "
-        "parameter velocity and PCA curvature; 'no turn' when the run never groks."
+        "Onset of generalisation: the start of the first sustained fall of the test loss into "
+        "generalisation (PELT change points on log test loss, spikes removed, placed between "
+        "the 99% train and 95% test accuracy marks where recorded), cross-checked with "
+        "parameter velocity and PCA curvature; loss spikes as events; the run's health class."
     )
 
     @classmethod
     def defaults(cls) -> dict[str, Any]:
-        return {"min_drop": 1.0, "min_plateau": 0.02, "window": 0.1, "max_points": 400}
+        return {"min_drop": 1.0, "min_plateau": 0.02, "window": 0.1, "max_points": 400,
+                "late_share": 0.6}  # fmt: skip
 
     @staticmethod
     def _loss(view: MetricsView) -> str | None:
@@ -433,8 +466,10 @@ class Turn(Analyzer):
 
     def _signals(self, view: MetricsView) -> dict[str, Any]:
         out: dict[str, Any] = {"loss": view.series(self._loss(view))}
-        for key, name in (("train_acc", "train_acc"), ("test_acc", "test_acc")):
-            out[key] = view.series(name) if view.has(name) else None
+        for name in ("train_acc", "test_acc", "train_loss"):
+            out[name] = view.series(name) if view.has(name) else None
+        if out["test_acc"] is None and view.has("val_acc"):
+            out["test_acc"] = view.series("val_acc")
         out["velocity"] = view.series("param_velocity") if view.has("param_velocity") else None
         traj = view.artifact("trajectory")
         out["curvature"] = None
@@ -461,11 +496,9 @@ class Turn(Analyzer):
             curvature=s["curvature"],
             train_acc=s["train_acc"],
             test_acc=s["test_acc"],
-            min_drop=self.params["min_drop"],
-            min_plateau=self.params["min_plateau"],
-            window=self.params["window"],
-            max_points=self.params["max_points"],
+            train_loss=s["train_loss"],
             loss_name=self._loss(view),
+            **self.params,
         )
         epochs, idx = np.unique(res.grid_epochs, return_index=True)
         events = []
@@ -480,10 +513,20 @@ class Turn(Analyzer):
                         "confidence": round(res.confidence, 4),
                         "method": res.method,
                         "signals": res.signals,
+                        "health": res.details["health"],
                         "analyzer_version": self.version,
                     },
                 }
             )
+        for sp in res.details["spikes"]:
+            rec = sp["recovery_epoch"]
+            events.append({
+                "epoch": sp["peak_epoch"],
+                "kind": "loss_spike",
+                "message": f"{sp['series']} spike: +{sp['size_decades']:.2f} decades at epoch "
+                + f"{sp['peak_epoch']}, " + (f"recovered by {rec}" if rec is not None else "not recovered"),
+                "payload": {**sp, "analyzer_version": self.version},
+            })  # fmt: skip
         return Output(
             epochs=epochs,
             per_epoch={
