@@ -21,6 +21,7 @@ from epochscope.generator import sources as src
 from epochscope.generator.charts import CHARTS, ChartDef, known_charts
 from epochscope.generator.context import BuildContext, Unavailable
 from epochscope.generator.encode import ArrayStore
+from epochscope.generator.events import current_events
 from epochscope.generator.facts import RunFacts, run_facts
 from epochscope.generator.help import HELP
 from epochscope.generator.layout import Layout
@@ -326,7 +327,7 @@ def _run_facts(ctx: BuildContext, facts: RunFacts) -> dict[str, Any]:
         "epochs_logged": ctx.final_epoch,
         "series_count": len(b.series_names),
         "tables_count": len(b.table_names),
-        "events_count": len(b.events()),
+        "events_count": len(current_events(b)),
         "analyses": [{"name": n, "version": b.artifact(n).version, "epochs": len(b.artifact(n).epochs)}
                      for n in b.artifact_names],
         "problems": list(b.problems),
@@ -388,7 +389,7 @@ def _events(ctx: BuildContext) -> list[dict[str, Any]]:
     """Every event to draw on epoch axes: the bundle's events (analyses write theirs there:
     the turn, CUSUM alarms), plus the turn and alarms of analyses that did not."""
     out = []
-    for e in ctx.bundle.events():
+    for e in current_events(ctx.bundle):
         payload = e.get("payload") or {}
         detail = ", ".join(f"{k}: {_short(v, 40)}" for k, v in list(payload.items())[:6]) if isinstance(payload, dict) else ""
         out.append({"epoch": int(e["epoch"]), "kind": str(e["kind"]), "message": _short(e.get("message", ""), 300),

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from epochscope.generator.context import BuildContext
+from epochscope.generator.events import current_events
 
 # -- artifact (analysis) names ------------------------------------------------------------------
 WEIGHT_NORMS = "weight_norms"
@@ -114,7 +115,7 @@ def frequencies(ctx: BuildContext, artifact: str, n: int) -> list[int]:
 def cusum_alarms(ctx: BuildContext) -> list[dict[str, Any]]:
     """CUSUM alarms: the bundle's "cusum_alarm" events (with their payloads), else the epochs
     in the analysis' `{monitor}_alarms` summaries."""
-    events = ctx.bundle.events("cusum_alarm")
+    events = [e for e in current_events(ctx.bundle) if e["kind"] == "cusum_alarm"]
     if events:
         return [{"epoch": int(e["epoch"]), "monitor": str((e.get("payload") or {}).get("monitor", "?")),
                  "direction": (e.get("payload") or {}).get("direction"),

@@ -19,6 +19,7 @@ import numpy as np
 from epochscope.generator.charts import chart, series_trace
 from epochscope.generator.charts_weights import value_range
 from epochscope.generator.context import BuildContext, Unavailable, pick_epochs
+from epochscope.generator.events import current_events
 from epochscope.generator.facts import run_facts
 from epochscope.generator.packs import Pack, Section
 from epochscope.generator.series_groups import group_series
@@ -215,7 +216,7 @@ def tables(ctx: BuildContext) -> list[dict[str, Any]]:
 
 @chart("events", "Events", "events", needs=("events",), follows=("epoch",), wide=True)
 def events(ctx: BuildContext) -> dict[str, Any]:
-    n = len(ctx.bundle.events())
+    n = len(current_events(ctx.bundle))
     if not n:
         raise Unavailable("no events in this bundle")
     return {"rows": n}
