@@ -202,13 +202,16 @@ def absent_summary(unavailable: list[tuple[str, str]]) -> str:
 def _build(ctx: BuildContext, chart: ChartDef, built: dict, reasons: dict, reads: dict) -> None:
     """Build one chart; a chart that cannot be built says why instead of sinking the report."""
     ctx.reading = (set(), set())
+    tables, kinds = set(ctx.shown_tables), set(ctx.shown_events)
     try:
         built[chart.name] = chart.build(ctx)
     except Unavailable as exc:
         reasons[chart.name] = str(exc)
+        ctx.shown_tables, ctx.shown_events = tables, kinds  # what it read is not drawn: generic shows it
     except Exception as exc:  # noqa: BLE001 - an odd artifact must not cost the whole report
         reasons[chart.name] = f"could not be built from this bundle's data ({type(exc).__name__}: {exc})"
         warnings.warn(f"report chart {chart.name!r}: {reasons[chart.name]}", RuntimeWarning, stacklevel=2)
+        ctx.shown_tables, ctx.shown_events = tables, kinds
     else:
         ctx.shown_series |= ctx.reading[0]
         ctx.shown_artifacts |= ctx.reading[1]
