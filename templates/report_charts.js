@@ -218,7 +218,7 @@
     const layout = fig.layout;
     layout.yaxis9 = layout.yaxis9 || { overlaying: "y", range: [0, 1], visible: false, fixedrange: true };
     list.forEach((b) => layout.shapes.push({ type: "rect", xref: "x", yref: "paper", x0: b.x0, x1: b.x1, y0: 0, y1: 1,
-      fillcolor: "rgba(23,190,207,0.13)", line: { width: 0 }, layer: "below" }));
+      fillcolor: "rgba(23,190,207,0.12)", line: { width: 1, color: "rgba(23,190,207,0.55)" }, layer: "below" }));
     fig.data.push({ type: "scatter", mode: "markers", x: list.map((b) => b.epoch), y: list.map(() => 0.04), yaxis: "y9",
       name: "dense traces", showlegend: false, cliponaxis: false, hovertemplate: "%{text}<extra></extra>",
       text: list.map((b) => esc(b.text)), marker: { symbol: "square", size: 8, color: "#17becf" } });
@@ -275,14 +275,16 @@
       colorbar: { title: { text: esc(sp.zTitle || ""), side: "right" }, thickness: 12 },
       hovertemplate: "row %{y}, column %{x}: %{z:.3g}<extra></extra>" };
     if (sp.zmid !== undefined) hm.zmid = sp.zmid;
-    if (sp.xLabels) hm.x = sp.xLabels.map(esc);
-    if (sp.yLabels) hm.y = sp.yLabels.map(esc);
+    const labels = (l) => l.map((v) => (typeof v === "number" ? v : esc(v)));
+    if (sp.xLabels) hm.x = labels(sp.xLabels);
+    if (sp.yLabels) hm.y = labels(sp.yLabels);
+    if (sp.cellText) { hm.texttemplate = "%{z:.3g}"; hm.textfont = { size: 12 }; }
     if (sp.xLabels || sp.yLabels) hm.hovertemplate = esc(sp.yTitle || "row") + " %{y}, " + esc(sp.xTitle || "column") + " %{x}: %{z:.3g}<extra></extra>";
     const layout = baseLayout(ch, st, { showlegend: false, height: sp.height || 340 });
     layout.xaxis.title = { text: esc(sp.xTitle || "column") };
     layout.yaxis.title = { text: esc(sp.yTitle || "row") };
-    if (sp.xLabels) layout.xaxis.type = "category";
-    if (sp.yLabels) layout.yaxis.type = "category";
+    if (sp.xLabels && typeof sp.xLabels[0] === "string") layout.xaxis.type = "category";
+    if (sp.yLabels && typeof sp.yLabels[0] === "string") layout.yaxis.type = "category";
     layout.yaxis.autorange = "reversed";
     if (sp.windows) {
       const w = sp.windows[i];
@@ -512,10 +514,10 @@
       data.push({ type: "bar", orientation: "h", name: esc(state.name), y: segs.map((g) => lanes[g.lane]),
         base: segs.map((g) => g.start - 0.5), x: segs.map((g) => g.end - g.start + 1), width: 0.55,
         marker: { color: state.color, line: { width: 1, color: "#ffffff" } },
-        text: segs.map((g) => esc(g.text)), textposition: "inside", insidetextanchor: "middle",
-        textfont: { size: 10, color: state.dark ? "#ffffff" : "#1d2330" }, constraintext: "inside",
-        customdata: segs.map((g) => g.start),
-        hovertemplate: "<b>%{y}</b>: " + esc(state.name) + " from epoch %{base:.0f} (+0.5) for %{x} epochs<br>%{text}<extra></extra>" });
+        text: segs.map((g) => esc(g.label)), hovertext: segs.map((g) => esc(g.text)), textposition: "inside",
+        insidetextanchor: "middle", textfont: { size: 10, color: state.dark ? "#ffffff" : "#1d2330" },
+        constraintext: "none", cliponaxis: true, customdata: segs.map((g) => g.start),
+        hovertemplate: "<b>%{y}</b>: " + esc(state.name) + "<br>%{hovertext}<extra></extra>" });
     });
     (sp.points || []).forEach((p) => {
       if (!p.x.length) return;

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 from typing import Any
 
 import numpy as np
@@ -88,6 +89,16 @@ def _windows(ctx: BuildContext) -> list[dict[str, Any]]:
     return [{"trace": int(r["trace"]), "epoch_start": int(r["epoch_start"]), "epoch_end": int(r["epoch_end"]),
              "step_start": int(r["step_start"]), "step_end": int(r["step_end"]),
              "label": f"{r['trigger']}, epochs {r['epoch_start']}-{r['epoch_end']}"} for r in rows]
+
+
+def _snap(ctx: BuildContext) -> list[int]:
+    """The epochs the page's epoch control steps through: every snapshot epoch of the slots
+    table (else of val_acc). The dense traces' arrays are indexed by batch step, not epoch."""
+    if ctx.has_table(tm.SLOTS_TABLE):
+        return sorted({int(e) for e in ctx.table(tm.SLOTS_TABLE)["epoch"]})
+    if ctx.has_series("val_acc"):
+        return [int(e) for e in ctx.series("val_acc")[0]]
+    return []
 
 
 def _lines(ctx: BuildContext, traces: list[dict[str, Any]], y_title: str, **extra: Any) -> dict[str, Any]:
@@ -213,7 +224,7 @@ def morph_cf_matrix(ctx: BuildContext) -> dict[str, Any]:
     cols.append(_col("error", [str(r.get("error") or "") for r in rows]))
     epochs = np.unique([int(r["epoch"]) for r in rows]).astype(np.int64)
     return {"columns": cols, "rows": len(rows), "epochColumn": "epoch", "atEpoch": ctx.store.add_int(epochs),
-            "caption": "every on/off configuration of the active slots at the matrix epoch nearest the selected one"}
+            "snapEpochs": _snap(ctx), "caption": "every on/off configuration of the active slots at the matrix epoch nearest the selected one"}
 
 
 def _attribution(ctx: BuildContext) -> tuple[np.ndarray, list[str], dict[str, np.ndarray], str]:
@@ -250,7 +261,7 @@ def morph_attribution(ctx: BuildContext) -> dict[str, Any]:
                "color": 1},
               {"name": "removal (all on minus this one off)", "y": f(v["removal"], rtol=0.0, floor=0.0), "color": 2}]
     return {"epochs": ctx.store.add_int(epochs), "x": slots, "traces": traces, "bar": True, "xTitle": "slot",
-            "yTitle": f"contribution to {metric}", "hoverX": "slot ",
+            "yTitle": f"contribution to {metric}", "hoverX": "slot ", "snapEpochs": _snap(ctx),
             "yAll": [1e-9, float(max(hi, 0.0)), float(min(lo, 0.0))] if np.isfinite([lo, hi]).all() else None}
 
 
@@ -288,7 +299,7 @@ def morph_interactions(ctx: BuildContext) -> dict[str, Any]:
         z[i, a, b] = z[i, b, a] = float(r["interaction"])
     return {"epochs": ctx.store.add_int(epochs), "z": ctx.store.add_float(z, rtol=0.0, floor=0.0),
             "xLabels": slots, "yLabels": slots, "xTitle": "slot", "yTitle": "slot", "zTitle": "interaction",
-            "colorscale": "RdBu", "zmid": 0, "height": 320}
+            "colorscale": "RdBu", "zmid": 0, "height": 320, "cellText": True, "snapEpochs": _snap(ctx)}
 
 
 # ------------------------------------------------------------------------------ 3. why did it fail?
@@ -333,10 +344,13 @@ def morph_stages(ctx: BuildContext) -> dict[str, Any]:
             last["end"] = epoch
             continue
         segments.append({"lane": lane, "state": stage, "start": epoch, "end": epoch, "seed": seed,
-                         "text": seed or (blueprint if blueprint else tm.STAGES[stage] if stage < len(tm.STAGES) else "")})
+                         "blueprint": blueprint})
     for g in segments:
-        if not g["seed"]:
-            g["text"] = ""
+        n = g["end"] - g["start"] + 1
+        what = f"seed {g['seed']}" + (f" ({g['blueprint']})" if g["blueprint"] else "") if g["seed"] else "no seed"
+        g["text"] = f"epochs {g['start']}-{g['end']} ({n} epoch{'s' if n != 1 else ''}); {what}"
+        g["label"] = g["seed"] if n >= 3 else ""  # short bars: the hover names the seed
+        del g["seed"], g["blueprint"]
     states = [{"name": s, "color": STAGE_COLORS.get(s, ("#8a90a0", True))[0],
                "dark": STAGE_COLORS.get(s, ("#8a90a0", True))[1]} for s in stages]
     gates = ctx.events(tm.GATE_EVENT)
@@ -347,7 +361,7 @@ def morph_stages(ctx: BuildContext) -> dict[str, Any]:
             pl = g.get("payload") if isinstance(g.get("payload"), dict) else {}
             if bool(pl.get("passed")) != passed or str(pl.get("slot")) not in lanes:
                 continue
-            xs.append(int(g["epoch"]))
+            xs.append(int(g["epoch"]) + 0.5)  # at the boundary: the new stage starts the epoch after
             ls.append(lanes.index(str(pl.get("slot"))))
             texts.append(f"{pl.get('slot')} {pl.get('gate', 'gate')} {'passed' if passed else 'failed'} at epoch "
                          f"{g['epoch']}: {pl.get('reason', '')}")
@@ -364,12 +378,14 @@ def morph_dense_traces(ctx: BuildContext) -> dict[str, Any]:
     rows = _dense_rows(ctx)
     if not rows:
         raise Unavailable("no dense traces in this bundle")
-    ints = ("trace", "epoch_start", "epoch_end", "step_start", "step_end", "batches")
-    cols = [_col(k, np.asarray([int(r[k]) for r in rows], dtype=np.int64), ctx) for k in ints[:3]]
-    cols += [_col(k, [str(r[k]) for r in rows]) for k in ("trigger", "reasons", "mode")]
-    cols += [_col(k, np.asarray([int(r[k]) for r in rows], dtype=np.int64), ctx) for k in ints[3:]]
+    cols = [_col(k, np.asarray([int(r[k]) for r in rows], dtype=np.int64), ctx)
+            for k in ("trace", "epoch_start", "epoch_end")]
+    cols += [_col("trigger", [str(r["trigger"]) for r in rows]), _col("mode", [str(r["mode"]) for r in rows]),
+             _col("batches", np.asarray([int(r["batches"]) for r in rows], dtype=np.int64), ctx),
+             _col("steps", [f"{r['step_start']}-{r['step_end']}" for r in rows])]
     cols += [_col(k, np.asarray([float(r[k]) for r in rows]), ctx) for k in ("value", "threshold")]
-    cols += [_col("message", [str(r["message"]) for r in rows])]
+    cols += [_col("reasons", [str(r["reasons"]).replace(",", ", ") for r in rows]),
+             _col("message", [str(r["message"]) for r in rows])]
     return {"columns": cols, "rows": len(rows), "epochColumn": "epoch_start",
             "caption": "click a row: the per-batch charts below show that trace"}
 
@@ -380,7 +396,7 @@ def _dense_series(ctx: BuildContext, want) -> list[str]:
 
 
 def _window_spec(ctx: BuildContext, traces: list[dict[str, Any]], y_title: str, **extra: Any) -> dict[str, Any]:
-    return {"windows": _windows(ctx), "traces": traces, "yTitle": y_title, **extra}
+    return {"windows": _windows(ctx), "traces": traces, "yTitle": y_title, "snapEpochs": _snap(ctx), **extra}
 
 
 @chart("morph_dense_batches", "Per-batch loss and accuracy in the dense trace", "window_lines", follows=("epoch",),
@@ -393,7 +409,7 @@ def morph_dense_batches(ctx: BuildContext) -> dict[str, Any]:
     ctx.consume(tm.DENSE_SERIES_PREFIX + "epoch")  # each step's epoch: the windows already say it
     traces = [{"color": i, "mode": "lines+markers", **series_trace(ctx, n, n[len(tm.DENSE_SERIES_PREFIX):])}
               for i, n in enumerate(names)]
-    return {"windows": windows, "traces": traces, "yTitle": "per batch"}
+    return {"windows": windows, "traces": traces, "yTitle": "per batch", "snapEpochs": _snap(ctx)}
 
 
 @chart("morph_dense_grads", "Per-batch gradient norms in the dense trace", "window_lines", follows=("epoch",),
@@ -444,11 +460,13 @@ def morph_grad_hist(ctx: BuildContext) -> dict[str, Any]:
             counts = np.nansum(got[w["trace"]], axis=0)
             total = counts.sum(axis=1, keepdims=True)
             z[i] = np.where(total > 0, counts / np.where(total > 0, total, 1), np.nan)
-    edges = HIST_EDGES if shape[1] == len(HIST_EDGES) - 1 else np.arange(shape[1] + 1, dtype=float)
-    xl = [f"{a:g} to {b:g}" for a, b in zip(edges[:-1], edges[1:], strict=True)]
-    return {"windows": windows, "z": ctx.store.add_float(z, rtol=0.0, floor=0.0), "xLabels": xl,
-            "yLabels": _row_names(ctx, shape[0], host=True), "xTitle": "log10 |gradient| bin",
-            "yTitle": "parameters of", "zTitle": "share of entries", "height": 300}
+    log_bins = shape[1] == len(HIST_EDGES) - 1
+    edges = HIST_EDGES if log_bins else np.arange(shape[1] + 1, dtype=float)
+    centres = [round(float(a + b) / 2, 4) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    return {"windows": windows, "z": ctx.store.add_float(z, rtol=0.0, floor=0.0), "xLabels": centres,
+            "yLabels": _row_names(ctx, shape[0], host=True),
+            "xTitle": "log10 |gradient| (bin centre; 0.5-wide bins, -10 to 2)" if log_bins else "bin",
+            "yTitle": "parameters of", "zTitle": "share of entries", "height": 300, "snapEpochs": _snap(ctx)}
 
 
 def _array_lines(ctx: BuildContext, arrays: tuple[tuple[str, str, str], ...]) -> list[dict[str, Any]]:
@@ -472,21 +490,21 @@ def _array_lines(ctx: BuildContext, arrays: tuple[tuple[str, str, str], ...]) ->
 @chart("morph_dense_activations", "Activation mean and std per slot in the dense trace", "window_lines",
        follows=("epoch",), needs=("artifacts",))
 def morph_dense_activations(ctx: BuildContext) -> dict[str, Any]:
-    windows = _windows(ctx)
+    _windows(ctx)
     traces = _array_lines(ctx, (("activation_mean", "solid", "mean"), ("activation_std", "dash", "std")))
     if not traces:
         raise Unavailable("no dense trace stored activation statistics")
-    return {"windows": windows, "traces": traces, "yTitle": "slot output"}
+    return _window_spec(ctx, traces, "slot output")
 
 
 @chart("morph_dense_dead", "Dead units per slot in the dense trace", "window_lines", follows=("epoch",),
        needs=("artifacts",))
 def morph_dense_dead(ctx: BuildContext) -> dict[str, Any]:
-    windows = _windows(ctx)
+    _windows(ctx)
     traces = _array_lines(ctx, (("dead_units", "solid", "dead units"),))
     if not traces:
         raise Unavailable("no dense trace stored dead-unit counts")
-    return {"windows": windows, "traces": traces, "yTitle": "dead units"}
+    return _window_spec(ctx, traces, "dead units")
 
 
 # ------------------------------------------------------------------------------ 4. reproduce
@@ -519,7 +537,12 @@ def morph_replay(ctx: BuildContext) -> dict[str, Any]:
     rows.append(("checkpoints stored", ", ".join(str(e) for e in b.checkpoint_epochs) or "none", "bundle"))
     for k, v in sorted((ep.get("cost") or {}).items()) if isinstance(ep.get("cost"), dict) else ():
         rows.append((f"cost {k}", v, "episode"))
-    for k, v in sorted(b.config.items()):
+    config = b.config
+    if config.get("experiment") == "morphogenesis":
+        args = [f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in config.items() if k != "experiment"]
+        rows.append(("replay command", "epochscope collect --experiment morphogenesis -o replay.h5 "
+                     + " ".join(shlex.quote(a) for a in args), "bundle config"))
+    for k, v in sorted(config.items()):
         rows.append((f"config {k}", v, "bundle config"))
     if not rows:
         raise Unavailable("no seeds, config or checkpoints recorded")
