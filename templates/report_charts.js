@@ -422,7 +422,7 @@
     rows.forEach((r) => {
       const tr = document.createElement("tr");
       tr.dataset.row = r;
-      if (m.epochOf) { tr.className = "pick"; tr.title = "Select epoch " + m.epochOf(r); if (m.epochOf(r) === st.epoch) tr.classList.add("at-epoch"); }
+      if (m.epochOf) { tr.className = "pick"; tr.title = "Select epoch " + m.epochOf(r); if (!only && m.epochOf(r) === st.epoch) tr.classList.add("at-epoch"); }
       m.cols.forEach((c) => {
         const td = document.createElement("td");
         td.textContent = cellText(c, r);
@@ -516,7 +516,7 @@
         marker: { color: state.color, line: { width: 1, color: "#ffffff" } },
         text: segs.map((g) => esc(g.label)), hovertext: segs.map((g) => esc(g.text)), textposition: "inside",
         insidetextanchor: "middle", textfont: { size: 10, color: state.dark ? "#ffffff" : "#1d2330" },
-        constraintext: "none", cliponaxis: true, customdata: segs.map((g) => g.start),
+        constraintext: "inside", textangle: 0, cliponaxis: true, customdata: segs.map((g) => g.start),
         hovertemplate: "<b>%{y}</b>: " + esc(state.name) + "<br>%{hovertext}<extra></extra>" });
     });
     (sp.points || []).forEach((p) => {

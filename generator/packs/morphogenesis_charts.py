@@ -349,7 +349,7 @@ def morph_stages(ctx: BuildContext) -> dict[str, Any]:
         n = g["end"] - g["start"] + 1
         what = f"seed {g['seed']}" + (f" ({g['blueprint']})" if g["blueprint"] else "") if g["seed"] else "no seed"
         g["text"] = f"epochs {g['start']}-{g['end']} ({n} epoch{'s' if n != 1 else ''}); {what}"
-        g["label"] = g["seed"] if n >= 3 else ""  # short bars: the hover names the seed
+        g["label"] = g["seed"] if n >= 4 else ""  # short bars: the hover names the seed
         del g["seed"], g["blueprint"]
     states = [{"name": s, "color": STAGE_COLORS.get(s, ("#8a90a0", True))[0],
                "dark": STAGE_COLORS.get(s, ("#8a90a0", True))[1]} for s in stages]
@@ -361,7 +361,9 @@ def morph_stages(ctx: BuildContext) -> dict[str, Any]:
             pl = g.get("payload") if isinstance(g.get("payload"), dict) else {}
             if bool(pl.get("passed")) != passed or str(pl.get("slot")) not in lanes:
                 continue
-            xs.append(int(g["epoch"]) + 0.5)  # at the boundary: the new stage starts the epoch after
+            # The snapshot of a gate's epoch already shows its outcome: the marker sits on the
+            # boundary between that epoch and the one before.
+            xs.append(int(g["epoch"]) - 0.5)
             ls.append(lanes.index(str(pl.get("slot"))))
             texts.append(f"{pl.get('slot')} {pl.get('gate', 'gate')} {'passed' if passed else 'failed'} at epoch "
                          f"{g['epoch']}: {pl.get('reason', '')}")
@@ -382,7 +384,8 @@ def morph_dense_traces(ctx: BuildContext) -> dict[str, Any]:
             for k in ("trace", "epoch_start", "epoch_end")]
     cols += [_col("trigger", [str(r["trigger"]) for r in rows]), _col("mode", [str(r["mode"]) for r in rows]),
              _col("batches", np.asarray([int(r["batches"]) for r in rows], dtype=np.int64), ctx),
-             _col("steps", [f"{r['step_start']}-{r['step_end']}" for r in rows])]
+             _col("first step", np.asarray([int(r["step_start"]) for r in rows], dtype=np.int64), ctx),
+             _col("last step", np.asarray([int(r["step_end"]) for r in rows], dtype=np.int64), ctx)]
     cols += [_col(k, np.asarray([float(r[k]) for r in rows]), ctx) for k in ("value", "threshold")]
     cols += [_col("reasons", [str(r["reasons"]).replace(",", ", ") for r in rows]),
              _col("message", [str(r["message"]) for r in rows])]
@@ -407,8 +410,15 @@ def morph_dense_batches(ctx: BuildContext) -> dict[str, Any]:
     if not names:
         raise Unavailable("the dense traces stored no per-batch scalars")
     ctx.consume(tm.DENSE_SERIES_PREFIX + "epoch")  # each step's epoch: the windows already say it
-    traces = [{"color": i, "mode": "lines+markers", **series_trace(ctx, n, n[len(tm.DENSE_SERIES_PREFIX):])}
-              for i, n in enumerate(names)]
+    # One colour per quantity; the host-only baseline's batches (when recorded) dashed beside it.
+    base = list(dict.fromkeys(n[len(tm.DENSE_SERIES_PREFIX):].removeprefix("host_only.") for n in names))
+    traces = []
+    for n in names:
+        short = n[len(tm.DENSE_SERIES_PREFIX):]
+        host_only = short.startswith("host_only.")
+        traces.append(series_trace(ctx, n, short.replace("host_only.", "host-only ") if host_only else short,
+                                   color=base.index(short.removeprefix("host_only.")),
+                                   dash="dash" if host_only else "solid", width=1.2 if host_only else 1.6))
     return {"windows": windows, "traces": traces, "yTitle": "per batch", "snapEpochs": _snap(ctx)}
 
 
@@ -416,10 +426,11 @@ def morph_dense_batches(ctx: BuildContext) -> dict[str, Any]:
        needs=("metrics",))
 def morph_dense_grads(ctx: BuildContext) -> dict[str, Any]:
     names = _dense_series(ctx, lambda n: n.startswith("grad_norm"))
+    names.sort(key=lambda n: (not n.endswith(".host"), n))  # the host first, then the slots
     if not names:
         raise Unavailable("the dense traces stored no per-batch gradient norms")
-    traces = [{"color": i, "mode": "lines+markers", **series_trace(ctx, n, n[len(tm.DENSE_SERIES_PREFIX) + len("grad_norm."):]
-                                                                      or n)} for i, n in enumerate(names)]
+    traces = [series_trace(ctx, n, n[len(tm.DENSE_SERIES_PREFIX) + len("grad_norm."):] or n, color=i)
+              for i, n in enumerate(names)]
     return _window_spec(ctx, traces, "gradient norm", logToggle=True)
 
 
@@ -483,7 +494,7 @@ def _array_lines(ctx: BuildContext, arrays: tuple[tuple[str, str, str], ...]) ->
         for j in range(values.shape[1]):
             traces.append({"name": f"{names[j]} {label}", "x": ctx.store.add_int(steps),
                            "y": ctx.store.add_float(values[:, j], rtol=0.0, floor=0.0), "color": j, "dash": dash,
-                           "mode": "lines+markers", "group": names[j]})
+                           "group": names[j]})
     return traces
 
 
@@ -553,13 +564,13 @@ def morph_replay(ctx: BuildContext) -> dict[str, Any]:
        follows=("epoch",))
 def morph_cf_cost(ctx: BuildContext) -> dict[str, Any]:
     present_series(ctx, ("counterfactual.seconds",))
-    traces = [series_trace(ctx, "counterfactual.seconds", "seconds per matrix", color=0, mode="lines+markers")]
-    extra: dict[str, Any] = {}
+    trace = series_trace(ctx, "counterfactual.seconds", "seconds per matrix", color=0, mode="lines+markers")
     if ctx.has_series("counterfactual.evaluations"):
-        traces.append(series_trace(ctx, "counterfactual.evaluations", "configurations evaluated", color=1,
-                                   mode="markers", yaxis="y2"))
-        extra["y2Title"] = "configurations"
-    return _lines(ctx, traces, "seconds", **extra)
+        e1, _ = ctx.series("counterfactual.seconds")
+        e2, _ = ctx.series("counterfactual.evaluations")
+        if np.array_equal(e1, e2):  # logged together: the count shows in each point's hover
+            trace.update(k=ctx.series_ref("counterfactual.evaluations")["y"], kLabel="configurations evaluated:")
+    return _lines(ctx, [trace], "seconds per matrix")
 
 
 # ------------------------------------------------------------------------------ 5. without seeds
