@@ -182,13 +182,15 @@ def test_nothing_is_drawn_twice(morph_page):
     assert events["rows"] == sum(1 for e in bundle.events() if e["kind"] not in events["exclude"])
 
 
-def test_hostile_names_are_escaped(tmp_path):
-    """Slot names, seeds, blueprints, gate reasons and episode values are user strings."""
+EVIL = "<img src=x onerror=alert(1)>"
+
+
+def _evil_bundle(path):
+    """A telemetry bundle made by Recorder calls whose every user string is markup."""
     import epochscope
 
-    evil = "<img src=x onerror=alert(1)>"
+    evil = EVIL
     slots = [f"{evil}a", "b&c"]
-    path = tmp_path / "evil.h5"
     with epochscope.Recorder(path, config={"note": evil}) as rec:
         rec.episode(host_params=100, note=evil, final={"accuracy_delta": 0.01, "test_accuracy_delta": -0.01,
                                                        "param_ratio": 1.1, "efficiency_ratio": 0.95,
@@ -203,6 +205,12 @@ def test_hostile_names_are_escaped(tmp_path):
                                metric="val_acc")
         rec.event(3, tm.ALERT_EVENT, evil, payload={"reason": evil, "value": 3.0, "threshold": 2.0})
         rec.dense(2, evil, batches={"loss": [1.0, 0.9, 0.8]}, steps=[10, 11, 12], end_epoch=3, message=evil)
+    return path
+
+
+def test_hostile_names_are_escaped(tmp_path):
+    """Slot names, seeds, blueprints, gate reasons and episode values are user strings."""
+    path = _evil_bundle(tmp_path / "evil.h5")
     out = render_report(path, tmp_path / "evil.html")
     html = out.read_text()
     assert "<img" not in html
@@ -261,4 +269,21 @@ def test_report_in_browser(morph_run, tmp_path, browser):
     title = opened.evaluate("document.querySelector('#c-morph_dense_batches .xtitle').textContent")
     assert f"trace {trace['trace']}" in title, title
     assert not opened.errors, opened.errors
+    opened.page.close()
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_hostile_names_stay_text_in_browser(tmp_path, browser):
+    out = render_report(_evil_bundle(tmp_path / "evil.h5"), tmp_path / "evil.html")
+    opened = open_report(browser, out)
+    draw_all(opened)
+    for name in ("morph_stages", "morph_cf_matrix", "morph_interactions", "morph_dense_batches"):
+        show(opened, name)
+    opened.evaluate("ES.app.setEpoch(2)")
+    settle(opened)
+    assert opened.evaluate("document.querySelectorAll('img').length") == 0
+    assert not opened.dialogs and not opened.errors, (opened.dialogs, opened.errors)
+    # the markup shows as text where it is drawn
+    assert EVIL in opened.evaluate("document.querySelector('#c-morph_alerts tbody').textContent")
     opened.page.close()
