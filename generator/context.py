@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from epochscope.archives import Bundle
+from epochscope.archives.telemetry import DENSE_SERIES_PREFIX
 from epochscope.generator.encode import F16_RTOL, ArrayStore
 
 __all__ = ["BuildContext", "Unavailable", "pick_epochs"]
@@ -211,8 +212,10 @@ class BuildContext:
 
     @cached_property
     def final_epoch(self) -> int | None:
-        """The last epoch anything was logged at (metrics or checkpoints)."""
-        last = [int(self.series(n)[0][-1]) for n in self.bundle.series_names if self.series(n)[0].size]
+        """The last epoch anything was logged at (metrics or checkpoints). The telemetry
+        profile's dense-trace series are indexed by batch step, not epoch: they do not count."""
+        last = [int(self.series(n)[0][-1]) for n in self.bundle.series_names
+                if self.series(n)[0].size and not n.startswith(DENSE_SERIES_PREFIX)]
         last += self.bundle.checkpoint_epochs[-1:]
         return max(last) if last else None
 

@@ -59,6 +59,9 @@ def test_pack_applies_and_answers_every_question(morph_page):
     assert [p.name for p in applicable_packs(bundle)] == ["morphogenesis", "generic"]
     ids = [g.id for g in page.groups]
     assert ids[:5] == list(SECTIONS), ids
+    # the dense traces' step-indexed series count neither as epochs nor as snap positions
+    assert page.run["epochs_logged"] == TINY["epochs"]
+    assert page.page["snapLabel"] == "logged epochs" and page.page["defaults"]["epoch"] == TINY["epochs"]
     # Every chart of the pack was built from this run (the run has alerts, gates, traces).
     from epochscope.generator.packs.morphogenesis import SECTIONS as S
 
