@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from epochscope.archives import Bundle
+from epochscope.archives.telemetry import DENSE_SERIES_PREFIX
 from epochscope.generator.encode import F16_RTOL, ArrayStore
 
 __all__ = ["BuildContext", "Unavailable", "pick_epochs"]
@@ -37,6 +38,8 @@ class BuildContext:
         # collects one chart's reads while it builds.
         self.shown_series: set[str] = set()
         self.shown_artifacts: set[str] = set()
+        self.shown_tables: set[str] = set()  # tables a pack chart drew (generic `tables` skips them)
+        self.shown_events: set[str] = set()  # event kinds a pack chart listed (generic `events` skips them)
         self.reading: tuple[set[str], set[str]] | None = None
         self.series_cap = 0  # points per embedded series (0: all); longer ones are thinned
 
@@ -76,6 +79,12 @@ class BuildContext:
             }
         return self._series_refs[name]
 
+    def consume(self, name: str) -> None:
+        """Count series `name` as shown without drawing it (a chart used it otherwise, e.g. as
+        an axis), so the generic pack leaves it out too."""
+        if self.reading is not None and self.has_series(name):
+            self.reading[0].add(name)
+
     def has_series(self, name: str) -> bool:
         return name in self.bundle.series_names
 
@@ -85,6 +94,22 @@ class BuildContext:
         if not np.isfinite(values).any():
             raise Unavailable(f"no data: metric series '{name}' has no finite values")
         return epochs, values
+
+    # -- tables and events ----------------------------------------------------------------------
+    def has_table(self, name: str) -> bool:
+        return name in self.bundle.table_names
+
+    def table(self, name: str) -> dict[str, np.ndarray]:
+        """Table `name` (column -> array); the generic pack then leaves it out."""
+        if name not in self.bundle.table_names:
+            raise Unavailable(f"no table '{name}' in this bundle")
+        self.shown_tables.add(name)
+        return self.bundle.table(name)
+
+    def events(self, kind: str) -> list[dict[str, Any]]:
+        """The events of `kind`; the generic events table then leaves that kind out."""
+        self.shown_events.add(kind)
+        return self.bundle.events(kind)
 
     # -- artifacts -----------------------------------------------------------------------------
     def has_artifact(self, name: str) -> bool:
@@ -187,8 +212,10 @@ class BuildContext:
 
     @cached_property
     def final_epoch(self) -> int | None:
-        """The last epoch anything was logged at (metrics or checkpoints)."""
-        last = [int(self.series(n)[0][-1]) for n in self.bundle.series_names if self.series(n)[0].size]
+        """The last epoch anything was logged at (metrics or checkpoints). The telemetry
+        profile's dense-trace series are indexed by batch step, not epoch: they do not count."""
+        last = [int(self.series(n)[0][-1]) for n in self.bundle.series_names
+                if self.series(n)[0].size and not n.startswith(DENSE_SERIES_PREFIX)]
         last += self.bundle.checkpoint_epochs[-1:]
         return max(last) if last else None
 

@@ -139,6 +139,7 @@ def build_page(bundle: Bundle, layout: Layout | None, *, data_budget: int = DEFA
     charts: dict[str, dict[str, Any]] = {}
     unavailable: list[tuple[str, str]] = []
     at_epoch_artifacts: set[str] = set()
+    snap_extra: list[np.ndarray] = []
     for g in layout.groups:
         cards = []
         lacking = []
@@ -150,6 +151,12 @@ def build_page(bundle: Bundle, layout: Layout | None, *, data_budget: int = DEFA
                     continue
                 cards.append(card)
                 charts[card.name] = entry
+                # A chart whose rows are not indexed by epoch (e.g. batch steps) names the epochs
+                # it shows instead; the page snaps to those.
+                own = entry["spec"].pop("snapEpochs", None) if isinstance(entry.get("spec"), dict) else None
+                if own is not None:
+                    snap_extra.append(np.asarray(own, dtype=np.int64))
+                    continue
                 if card.at_epoch:
                     at_epoch_artifacts |= (reads.get(chart.name, set()) | set(card.reads)
                                            | {a for a in chart.needs if ctx.has_artifact(a)})
@@ -160,7 +167,7 @@ def build_page(bundle: Bundle, layout: Layout | None, *, data_budget: int = DEFA
             why = lacking[0][1] if len({r for _, r in lacking}) == 1 else "; ".join(f"{t}: {r}" for t, r in lacking)
             unavailable.append((g.title, why))
     checkpoints = store.add_int(bundle.checkpoint_epochs) if bundle.checkpoint_epochs else None
-    snap, snap_label = _snap_epochs(ctx, sorted(at_epoch_artifacts))
+    snap, snap_label = _snap_epochs(ctx, sorted(at_epoch_artifacts), snap_extra)
     snap_ref = store.add_int(snap) if len(snap) else None
     specs = {n: c["spec"] for n, c in charts.items()}
     page = {
@@ -203,13 +210,16 @@ def absent_summary(unavailable: list[tuple[str, str]]) -> str:
 def _build(ctx: BuildContext, chart: ChartDef, built: dict, reasons: dict, reads: dict) -> None:
     """Build one chart; a chart that cannot be built says why instead of sinking the report."""
     ctx.reading = (set(), set())
+    tables, kinds = set(ctx.shown_tables), set(ctx.shown_events)
     try:
         built[chart.name] = chart.build(ctx)
     except Unavailable as exc:
         reasons[chart.name] = str(exc)
+        ctx.shown_tables, ctx.shown_events = tables, kinds  # what it read is not drawn: generic shows it
     except Exception as exc:  # noqa: BLE001 - an odd artifact must not cost the whole report
         reasons[chart.name] = f"could not be built from this bundle's data ({type(exc).__name__}: {exc})"
         warnings.warn(f"report chart {chart.name!r}: {reasons[chart.name]}", RuntimeWarning, stacklevel=2)
+        ctx.shown_tables, ctx.shown_events = tables, kinds
     else:
         ctx.shown_series |= ctx.reading[0]
         ctx.shown_artifacts |= ctx.reading[1]
@@ -417,13 +427,16 @@ def _event_kinds(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"kind": k, "count": n, "hidden": n > MAX_SHOWN_EVENTS} for k, n in counts.items()]
 
 
-def _snap_epochs(ctx: BuildContext, artifacts: list[str]) -> tuple[np.ndarray, str]:
+def _snap_epochs(ctx: BuildContext, artifacts: list[str], extra: list[np.ndarray] = ()) -> tuple[np.ndarray, str]:
     """The epochs the global epoch snaps to: the epochs of the analyses behind the page's
-    at-epoch charts (per-checkpoint results); else the checkpoints; else every logged epoch."""
+    at-epoch charts (per-checkpoint results) and the epochs such charts name themselves
+    (`snapEpochs` in a spec); else the checkpoints; else every logged epoch."""
     eps = [np.asarray(ctx.bundle.artifact(a).epochs) for a in artifacts if ctx.has_artifact(a)]
     eps = [e for e in eps if e.size]
-    if eps:
-        return np.unique(np.concatenate(eps)).astype(np.int64), "analysed checkpoints"
+    own = [e for e in extra if e.size]
+    if eps or own:
+        label = "analysed checkpoints" if eps else "logged epochs"
+        return np.unique(np.concatenate(eps + own)).astype(np.int64), label
     if ctx.bundle.checkpoint_epochs:
         return np.asarray(ctx.bundle.checkpoint_epochs, dtype=np.int64), "checkpoints"
     # Series usually share their epochs: each distinct epoch array counts once.

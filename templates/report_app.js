@@ -130,6 +130,7 @@
       if (!p) return;
       if (ch.kind === "clusters") { select("neuron", parseInt(String(p.y).slice(1), 10)); return; }
       if (ch.kind === "trajectory") { if (p.customdata !== undefined) setEpoch(Number(p.customdata)); return; }
+      if (ch.kind === "timeline") { const e = p.customdata !== undefined ? p.customdata : p.x; if (typeof e === "number") setEpoch(e); return; }
       if (ch.epochAxis && typeof p.x === "number") setEpoch(p.x);
     });
   }

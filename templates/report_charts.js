@@ -169,6 +169,7 @@
       };
       if (t.visible) tr.visible = t.visible;
       if (t.group) tr.legendgroup = t.group;
+      if (t.stack) { tr.stackgroup = t.stack; tr.fillcolor = undefined; }
       if (t.fill) { tr.fill = t.fill; tr.fillcolor = "rgba(31,119,180,0.15)"; }
       if (t.k && t.col === undefined) {
         if (!ch.cache["k" + i]) ch.cache["k" + i] = decimate(t.x.data, t.k.data);
@@ -206,26 +207,92 @@
     });
     axisTypes(ch, st, layout);
     if (sp.noTime) return { data: data, layout: layout };
-    return timeDecor(ch, st, { data: data, layout: layout });
+    return bands(sp, timeDecor(ch, st, { data: data, layout: layout }));
+  }
+
+  // Shaded epoch windows (e.g. dense traces) with a hover marker each; clicking one selects its
+  // first epoch, which the charts that drill into the window follow.
+  function bands(sp, fig) {
+    const list = sp.bands || [];
+    if (!list.length) return fig;
+    const layout = fig.layout;
+    layout.yaxis9 = layout.yaxis9 || { overlaying: "y", range: [0, 1], visible: false, fixedrange: true };
+    list.forEach((b) => layout.shapes.push({ type: "rect", xref: "x", yref: "paper", x0: b.x0, x1: b.x1, y0: 0, y1: 1,
+      fillcolor: "rgba(23,190,207,0.12)", line: { width: 1, color: "rgba(23,190,207,0.55)" }, layer: "below" }));
+    fig.data.push({ type: "scatter", mode: "markers", x: list.map((b) => b.epoch), y: list.map(() => 0.04), yaxis: "y9",
+      name: "dense traces", showlegend: false, cliponaxis: false, hovertemplate: "%{text}<extra></extra>",
+      text: list.map((b) => esc(b.text)), marker: { symbol: "square", size: 8, color: "#17becf" } });
+    return fig;
+  }
+
+  // The window of `windows` ({epoch_start, epoch_end}) the selected epoch lies in (the latest
+  // starting one), else the nearest.
+  function windowAt(windows, epoch) {
+    let best = -1, dist = Infinity;
+    windows.forEach((w, i) => {
+      const d = epoch < w.epoch_start ? w.epoch_start - epoch : epoch > w.epoch_end ? epoch - w.epoch_end : 0;
+      if (d < dist || (d === 0 && dist === 0)) { best = i; dist = d; }
+    });
+    return best;
+  }
+
+  // ---------------------------------------------------------------- per-batch lines of one window
+  // The window the selected epoch falls in: every trace sliced to its steps, drawn as `lines`.
+  function windowLines(ch, st) {
+    const sp = ch.spec;
+    const k = windowAt(sp.windows, st.epoch);
+    const w = sp.windows[k];
+    ch.shownEpoch = st.epoch;
+    ch.cache = ch.cache || {};
+    if (!ch.cache["w" + k]) {
+      const traces = [];
+      sp.traces.forEach((t) => {
+        const x = t.x.data, y = t.y.data, xs = [], ys = [];
+        for (let i = 0; i < x.length; i++) if (x[i] >= w.step_start && x[i] <= w.step_end) { xs.push(x[i]); ys.push(y[i]); }
+        if (xs.length) traces.push(Object.assign({}, t, { x: { data: xs }, y: { data: ys } }));
+      });
+      ch.cache["w" + k] = traces;
+    }
+    const sub = { name: ch.name, spec: Object.assign({}, sp, { traces: ch.cache["w" + k], noTime: true,
+      note: ch.cache["w" + k].length ? "" : "nothing of this kind was recorded in this trace" }), logToggle: ch.logToggle };
+    const fig = lines(sub, st);
+    fig.layout.xaxis.title = { text: "batch step (trace " + w.trace + ": " + esc(w.label) + ")" };
+    fig.data.forEach((d) => { if (d.hovertemplate) d.hovertemplate = d.hovertemplate.replace("at epoch", "at step"); });
+    return fig;
   }
 
   // ---------------------------------------------------------------- 2-D map at one epoch
   function map2d(ch, st) {
     const sp = ch.spec;
-    const i = ES.nearest(sp.epochs.data, st.epoch);
-    ch.shownEpoch = sp.epochs.data[i];
+    // Rows per epoch, or per window of epochs (`windows`: the one the selected epoch is in).
+    const i = sp.windows ? windowAt(sp.windows, st.epoch) : ES.nearest(sp.epochs.data, st.epoch);
+    ch.shownEpoch = sp.windows ? st.epoch : sp.epochs.data[i];
     const H = sp.z.shape[1], W = sp.z.shape[2];
     const flat = ES.row(sp.z, i);
     const z = [];
     for (let r = 0; r < H; r++) z.push(flat.subarray(r * W, (r + 1) * W));
-    const data = [{ type: "heatmap", z: z, colorscale: "Viridis",
+    const hm = { type: "heatmap", z: z, colorscale: sp.colorscale || "Viridis",
       colorbar: { title: { text: esc(sp.zTitle || ""), side: "right" }, thickness: 12 },
-      hovertemplate: "row %{y}, column %{x}: %{z:.3g}<extra></extra>" }];
-    const layout = baseLayout(ch, st, { showlegend: false, height: 340 });
-    layout.xaxis.title = { text: "column" };
-    layout.yaxis.title = { text: "row" };
+      hovertemplate: "row %{y}, column %{x}: %{z:.3g}<extra></extra>" };
+    if (sp.zmid !== undefined) hm.zmid = sp.zmid;
+    const labels = (l) => l.map((v) => (typeof v === "number" ? v : esc(v)));
+    if (sp.xLabels) hm.x = labels(sp.xLabels);
+    if (sp.yLabels) hm.y = labels(sp.yLabels);
+    if (sp.cellText) { hm.texttemplate = "%{z:.3g}"; hm.textfont = { size: 12 }; }
+    if (sp.xLabels || sp.yLabels) hm.hovertemplate = esc(sp.yTitle || "row") + " %{y}, " + esc(sp.xTitle || "column") + " %{x}: %{z:.3g}<extra></extra>";
+    const layout = baseLayout(ch, st, { showlegend: false, height: sp.height || 340 });
+    layout.xaxis.title = { text: esc(sp.xTitle || "column") };
+    layout.yaxis.title = { text: esc(sp.yTitle || "row") };
+    if (sp.xLabels && typeof sp.xLabels[0] === "string") layout.xaxis.type = "category";
+    if (sp.yLabels && typeof sp.yLabels[0] === "string") layout.yaxis.type = "category";
     layout.yaxis.autorange = "reversed";
-    return { data: data, layout: layout };
+    if (sp.windows) {
+      const w = sp.windows[i];
+      layout.annotations.push({ xref: "paper", yref: "paper", x: 0, xanchor: "left", y: 1, yanchor: "bottom",
+        text: "trace " + w.trace + ": " + esc(w.label), showarrow: false, font: { size: 11 } });
+      layout.margin.t = 24;
+    }
+    return { data: [hm], layout: layout };
   }
 
   // ---------------------------------------------------------------- tables (no Plotly)
@@ -241,7 +308,8 @@
   function tableModel(ch) {
     if (ch.model) return ch.model;
     if (ch.kind === "events") {
-      const ev = ES.page.events;
+      const skip = new Set((ch.spec && ch.spec.exclude) || []);
+      const ev = ES.page.events.filter((e) => !skip.has(e.kind));
       const cols = [{ name: "epoch", type: "int", data: ev.map((e) => e.epoch) },
         { name: "kind", type: "str", data: ev.map((e) => e.kind) },
         { name: "message", type: "str", data: ev.map((e) => e.message) },
@@ -250,7 +318,8 @@
     } else {
       const cols = ch.spec.columns.map((c) => ({ name: c.name, type: c.type,
         data: Array.isArray(c.data) ? c.data : c.data.data }));
-      ch.model = { cols: cols, n: ch.spec.rows, epochOf: null };
+      const ec = ch.spec.epochColumn ? cols.find((c) => c.name === ch.spec.epochColumn) : null;
+      ch.model = { cols: cols, n: ch.spec.rows, epochOf: ec ? (r) => ec.data[r] : null };
     }
     return ch.model;
   }
@@ -317,12 +386,23 @@
       ch.tv.els = { count: count, tbody: tbody, heads: Array.from(hr.children), where: where, prev: prev, next: next };
     }
     const tv = ch.tv;
+    let only = null;
+    if (ch.spec && ch.spec.atEpoch) {
+      // Only the rows of one epoch: the nearest of the table's epochs to the selected one.
+      const eps = ch.spec.atEpoch.data;
+      const shown = eps.length ? eps[ES.nearest(eps, st.epoch)] : null;
+      if (shown !== ch.shownEpoch) tv.order = null;
+      ch.shownEpoch = shown;
+      const ec = m.cols.find((c) => c.name === ch.spec.epochColumn);
+      only = (r) => ec.data[r] === shown;
+    }
     if (!tv.order) {
       let idx = [];
       if (tv.filter) {
         if (!tv.text) { tv.text = new Array(m.n); for (let r = 0; r < m.n; r++) tv.text[r] = m.cols.map((c) => cellText(c, r)).join("\u0001").toLowerCase(); }
         for (let r = 0; r < m.n; r++) if (tv.text[r].indexOf(tv.filter) >= 0) idx.push(r);
       } else idx = Array.from({ length: m.n }, (_, r) => r);
+      if (only) idx = idx.filter(only);
       if (tv.sort >= 0) {
         const c = m.cols[tv.sort], d = tv.dir;
         const key = c.type === "str" ? (r) => String(c.data[r] === null || c.data[r] === undefined ? "" : c.data[r]) : (r) => c.data[r];
@@ -342,7 +422,7 @@
     rows.forEach((r) => {
       const tr = document.createElement("tr");
       tr.dataset.row = r;
-      if (m.epochOf) { tr.className = "pick"; tr.title = "Select epoch " + m.epochOf(r); if (m.epochOf(r) === st.epoch) tr.classList.add("at-epoch"); }
+      if (m.epochOf) { tr.className = "pick"; tr.title = "Select epoch " + m.epochOf(r); if (!only && m.epochOf(r) === st.epoch) tr.classList.add("at-epoch"); }
       m.cols.forEach((c) => {
         const td = document.createElement("td");
         td.textContent = cellText(c, r);
@@ -352,7 +432,8 @@
       frag.appendChild(tr);
     });
     tv.els.tbody.replaceChildren(frag);
-    tv.els.count.textContent = (tv.filter ? tv.order.length.toLocaleString("en-US") + " of " : "") + m.n.toLocaleString("en-US") + " rows";
+    tv.els.count.textContent = only ? tv.order.length + " rows at epoch " + ch.shownEpoch + " (" + m.n.toLocaleString("en-US") + " in all epochs)"
+      : (tv.filter ? tv.order.length.toLocaleString("en-US") + " of " : "") + m.n.toLocaleString("en-US") + " rows";
     tv.els.where.textContent = "page " + (tv.page + 1) + " of " + pages;
     tv.els.prev.disabled = tv.page === 0; tv.els.next.disabled = tv.page >= pages - 1;
     tv.els.heads.forEach((th, k) => th.setAttribute("aria-sort", k === tv.sort ? (tv.dir > 0 ? "ascending" : "descending") : "none"));
@@ -392,8 +473,9 @@
     ch.shownEpoch = sp.epochs.data[i];
     const data = sp.traces.map((t) => {
       const y = ES.row(t.y, i);
-      const tr = { type: sp.bar ? "bar" : "scatter", x: sp.x, y: y, name: esc(t.name),
-        marker: { color: color(t.color) }, hovertemplate: "%{y:.4g} at " + (sp.bar ? "k = " : "index ") + "%{x}<extra>" + esc(t.name) + "</extra>" };
+      const tr = { type: sp.bar ? "bar" : "scatter", x: sp.x.map((v) => (typeof v === "string" ? esc(v) : v)), y: y, name: esc(t.name),
+        marker: { color: color(t.color) }, hovertemplate: "%{y:.4g} at " + (sp.hoverX !== undefined ? esc(sp.hoverX) : sp.bar ? "k = " : "index ") + "%{x}<extra>" + esc(t.name) + "</extra>" };
+      if (t.err) tr.error_y = { type: "data", array: ES.row(t.err, i), visible: true, color: "#1d2330", thickness: 1.2 };
       if (sp.bar && t.outline) {
         const o = ES.row(t.outline, ES.nearest(sp.epochs.data, st.epoch));
         tr.marker.line = { width: Array.from(o, (m) => (m ? 2 : 0)), color: "#1d2330" };
@@ -417,6 +499,37 @@
       }
     }
     return { data: data, layout: layout };
+  }
+
+  // ---------------------------------------------------------------- stage timeline
+  // One row per lane (e.g. a slot): horizontal segments [start, end] coloured by their state
+  // (one legend entry per state), with point markers (e.g. gate results) on the rows.
+  function timeline(ch, st) {
+    const sp = ch.spec;
+    const lanes = sp.lanes.map(esc);
+    const data = [];
+    sp.states.forEach((state, k) => {
+      const segs = sp.segments.filter((g) => g.state === k);
+      if (!segs.length) return;
+      data.push({ type: "bar", orientation: "h", name: esc(state.name), y: segs.map((g) => lanes[g.lane]),
+        base: segs.map((g) => g.start - 0.5), x: segs.map((g) => g.end - g.start + 1), width: 0.55,
+        marker: { color: state.color, line: { width: 1, color: "#ffffff" } },
+        text: segs.map((g) => esc(g.label)), hovertext: segs.map((g) => esc(g.text)), textposition: "inside",
+        insidetextanchor: "middle", textfont: { size: 10, color: state.dark ? "#ffffff" : "#1d2330" },
+        constraintext: "inside", textangle: 0, cliponaxis: true, customdata: segs.map((g) => g.start),
+        hovertemplate: "<b>%{y}</b>: " + esc(state.name) + "<br>%{hovertext}<extra></extra>" });
+    });
+    (sp.points || []).forEach((p) => {
+      if (!p.x.length) return;
+      data.push({ type: "scatter", mode: "markers", name: esc(p.name), x: p.x, y: p.lane.map((l) => lanes[l]),
+        text: p.text.map(esc), hovertemplate: "%{text}<extra></extra>", cliponaxis: false,
+        marker: { symbol: p.symbol, size: 11, color: p.color, line: { width: 1, color: "#1d2330" } } });
+    });
+    const layout = baseLayout(ch, st, { barmode: "overlay", height: Math.max(200, 110 + 52 * lanes.length) });
+    layout.yaxis = { type: "category", categoryorder: "array", categoryarray: lanes.slice().reverse(),
+      automargin: true, title: { text: esc(sp.yTitle || "") }, gridcolor: "#e6e8ef" };
+    if (sp.range) layout.xaxis.range = sp.range.slice();
+    return bands(sp, timeDecor(ch, st, { data: data, layout: layout }));
   }
 
   // ---------------------------------------------------------------- PCA trajectory
@@ -648,6 +761,10 @@
     const i = ES.nearest(sp.epochs.data, st.epoch);
     ch.shownEpoch = sp.epochs.data[i];
     const update = { y: sp.traces.map((t) => ES.row(t.y, i)) };
+    if (sp.traces.some((t) => t.err)) {
+      update.error_y = sp.traces.map((t) => (t.err ? { type: "data", array: ES.row(t.err, i), visible: true,
+        color: "#1d2330", thickness: 1.2 } : { visible: false }));
+    }
     if (sp.bar && sp.traces.every((t) => t.outline)) {
       update["marker.line.width"] = sp.traces.map((t) => Array.from(ES.row(t.outline, i), (m) => (m ? 2 : 0)));
     }
@@ -665,6 +782,8 @@
     clusters: { figure: clusters },
     maps: { draw: drawMaps },
     map2d: { figure: map2d },
+    timeline: { figure: timeline, onEpoch: moveOverlay, overlay: placeOverlay },
+    window_lines: { figure: windowLines },
     table: { draw: drawTable },
     events: { draw: drawTable },
   };

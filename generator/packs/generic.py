@@ -175,11 +175,11 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-@chart("tables", "Tables", "table", needs=("tables",), multi=True, wide=True)
+@chart("tables", "Tables", "table", needs=("tables",), multi=True, wide=True, late=True)
 def tables(ctx: BuildContext) -> list[dict[str, Any]]:
-    names = ctx.bundle.table_names
-    if not names:
+    if not ctx.bundle.table_names:
         raise Unavailable("no tables in this bundle")
+    names = [n for n in ctx.bundle.table_names if n not in ctx.shown_tables]  # a pack drew the others
     cards = []
     for i, name in enumerate(names):
         try:
@@ -214,12 +214,17 @@ def tables(ctx: BuildContext) -> list[dict[str, Any]]:
 
 # ------------------------------------------------------------------------------ events
 
-@chart("events", "Events", "events", needs=("events",), follows=("epoch",), wide=True)
+@chart("events", "Events", "events", needs=("events",), follows=("epoch",), wide=True, late=True)
 def events(ctx: BuildContext) -> dict[str, Any]:
-    n = len(current_events(ctx.bundle))
-    if not n:
+    everything = current_events(ctx.bundle)
+    if not everything:
         raise Unavailable("no events in this bundle")
-    return {"rows": n}
+    # Kinds a pack listed in a chart of its own are left out here (they still mark the epoch axes).
+    exclude = sorted(ctx.shown_events)
+    n = sum(1 for e in everything if e["kind"] not in ctx.shown_events)
+    if not n:
+        raise Unavailable("every event is listed by a chart above")
+    return {"rows": n, "exclude": exclude}
 
 
 # ------------------------------------------------------------------------------ artifacts
