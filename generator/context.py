@@ -16,6 +16,7 @@ import numpy as np
 from epochscope.archives import Bundle
 from epochscope.archives.telemetry import DENSE_SERIES_PREFIX
 from epochscope.generator.encode import F16_RTOL, ArrayStore
+from epochscope.generator.events import current_events
 
 __all__ = ["BuildContext", "Unavailable", "pick_epochs"]
 
@@ -109,7 +110,7 @@ class BuildContext:
     def events(self, kind: str) -> list[dict[str, Any]]:
         """The events of `kind`; the generic events table then leaves that kind out."""
         self.shown_events.add(kind)
-        return self.bundle.events(kind)
+        return [e for e in current_events(self.bundle) if e["kind"] == kind]
 
     # -- artifacts -----------------------------------------------------------------------------
     def has_artifact(self, name: str) -> bool:
