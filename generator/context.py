@@ -37,7 +37,9 @@ class BuildContext:
         # collects one chart's reads while it builds.
         self.shown_series: set[str] = set()
         self.shown_artifacts: set[str] = set()
+        self.shown_tables: set[str] = set()
         self.reading: tuple[set[str], set[str]] | None = None
+        self.reading_tables: set[str] | None = None
         self.series_cap = 0  # points per embedded series (0: all); longer ones are thinned
 
     # -- metric series -----------------------------------------------------------------------
@@ -85,6 +87,31 @@ class BuildContext:
         if not np.isfinite(values).any():
             raise Unavailable(f"no data: metric series '{name}' has no finite values")
         return epochs, values
+
+    # -- tables, events, recorded arrays -------------------------------------------------------
+    def has_table(self, name: str) -> bool:
+        return name in self.bundle.table_names
+
+    def table(self, name: str) -> dict[str, np.ndarray]:
+        """The columns of table `name` (recorded as shown: the generic pack leaves it out)."""
+        if name not in self.bundle.table_names:
+            raise Unavailable(f"no table '{name}' in this bundle")
+        if self.reading_tables is not None:
+            self.reading_tables.add(name)
+        return self.bundle.table(name)
+
+    def events(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """The bundle's events (of `kind`), in order (the events table still lists them all)."""
+        return self.bundle.events(kind)
+
+    def array(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(epochs, stacked rows) of an array recorded with `Recorder.array` (artifact `array.<name>`)."""
+        art = f"array.{name}"
+        if not self.has_artifact(art):
+            raise Unavailable(f"no recorded array '{name}' in this bundle")
+        epochs, values = self.artifact(art).per_epoch(name)
+        order = np.argsort(np.asarray(epochs), kind="stable")
+        return np.asarray(epochs, dtype=np.int64)[order], np.asarray(values)[order]
 
     # -- artifacts -----------------------------------------------------------------------------
     def has_artifact(self, name: str) -> bool:

@@ -202,6 +202,7 @@ def absent_summary(unavailable: list[tuple[str, str]]) -> str:
 def _build(ctx: BuildContext, chart: ChartDef, built: dict, reasons: dict, reads: dict) -> None:
     """Build one chart; a chart that cannot be built says why instead of sinking the report."""
     ctx.reading = (set(), set())
+    ctx.reading_tables = set()
     try:
         built[chart.name] = chart.build(ctx)
     except Unavailable as exc:
@@ -212,9 +213,11 @@ def _build(ctx: BuildContext, chart: ChartDef, built: dict, reasons: dict, reads
     else:
         ctx.shown_series |= ctx.reading[0]
         ctx.shown_artifacts |= ctx.reading[1]
+        ctx.shown_tables |= ctx.reading_tables
         reads[chart.name] = set(ctx.reading[1])
     finally:
         ctx.reading = None
+        ctx.reading_tables = None
 
 
 def _cards(ctx: BuildContext, chart: ChartDef, built: dict, reasons: dict) -> list[tuple[ChartCard, dict]]:
