@@ -159,7 +159,7 @@ def apo_lineage(ctx: BuildContext) -> dict[str, Any]:
                                 f"neuron {big}); {beside} newborns live beside their parent"
                                 + (f"; {two} have two parents (crossover)" if two else ""))
     return {"epochs": ctx.store.add_int(epochs), "z": ctx.store.add_quantized(z), "xTitle": "neuron slot",
-            "yTitle": "layer", "zTitle": "generations from an initial neuron", "height": 260}
+            "yTitle": "layer", "zTitle": "generations", "height": 260}
 
 
 @chart("apo_births", "Births: who descends from whom", "table", needs=("tables",), wide=True)
@@ -202,4 +202,4 @@ def apo_fitness(ctx: BuildContext) -> dict[str, Any]:
     if not np.isfinite(fit).any():
         raise Unavailable("no data: 'neuron_fitness' holds only NaN/inf")
     return {"epochs": ctx.store.add_int(epochs), "z": ctx.store.add_quantized(fit), "xTitle": "neuron slot",
-            "yTitle": "layer", "zTitle": "|activation × gradient| since the last round", "height": 260}
+            "yTitle": "layer", "zTitle": "fitness", "height": 260}
