@@ -90,12 +90,12 @@ def _series_cap(bundle: Bundle) -> int:
 def default_layout(bundle: Bundle) -> Layout:
     """The sections of every pack that applies to `bundle`, in pack order (a leading pack's
     sections first, the generic pack's metrics after them, then the rest)."""
-    from epochscope.generator.layout import Group
+    from epochscope.generator.layout import pack_groups
 
     packs = applicable_packs(bundle)
     lead = [s for p in packs if p.lead for s in p.sections]
     rest = [s for p in packs if not p.lead for s in p.sections]
-    groups = [Group(s.id, s.title, list(s.charts), s.description) for s in lead + rest]
+    groups = pack_groups(lead + rest)
     return Layout(groups, "default (packs: " + ", ".join(p.name for p in packs) + ")")
 
 

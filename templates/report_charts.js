@@ -195,6 +195,7 @@
     if (sp.xDtick) layout.xaxis.dtick = sp.xDtick;
     if (sp.y2Title) layout.yaxis2 = { overlaying: "y", side: "right", title: { text: esc(sp.y2Title) },
       showgrid: false, zeroline: false, automargin: true };
+    if (sp.y2Range && layout.yaxis2) layout.yaxis2.range = sp.y2Range.slice();
     (sp.vlines || []).forEach((v) => {
       layout.shapes.push({ type: "line", xref: "x", yref: "paper", x0: v.x, x1: v.x, y0: 0, y1: 1,
         line: { color: "#8a90a0", width: 1, dash: "dot" } });

@@ -91,7 +91,7 @@ def apo_event_spikes(ctx: BuildContext) -> dict[str, Any]:
         if "baseline_peak_loss" in s:
             excess = np.asarray(s["peak_loss"], dtype=np.float64) - np.asarray(s["baseline_peak_loss"], dtype=np.float64)
             if np.isfinite(excess).any():
-                extra = f"; peak above the baseline's by {fmt(float(np.nanmedian(excess)))} (median)"
+                extra = f"; peak minus the baseline's peak over the same steps: {fmt(float(np.nanmedian(excess)))} (median)"
         ctx.notes["apo_event_spikes"] = (f"{h.size} rounds: median spike +{fmt(float(np.median(h)))}, largest "
                                          f"+{fmt(float(h.max()))}{extra}")
     return spec
@@ -115,9 +115,10 @@ def apo_age_histogram(ctx: BuildContext) -> dict[str, Any]:
                 f"reborn at least once; " + note)
     ctx.notes["apo_age_histogram"] = note
     # The oldest bin first: the page draws the first label at the top.
-    return {"x": ctx.store.add_int(epochs), "z": ctx.store.add_quantized(counts[:, ::-1].copy(), lead=0),
+    # A log colour scale: the few newborns of one round stay visible beside hundreds of survivors.
+    return {"x": ctx.store.add_int(epochs), "z": ctx.store.add_quantized(np.log10(1 + counts[:, ::-1]), lead=0),
             "yLabels": labels[::-1], "yTitle": "neuron age (steps)",
-            "zTitle": "neurons", "xTitle": "checkpoint (step)"}
+            "zTitle": "log10(1 + neurons)", "xTitle": "checkpoint (step)"}
 
 
 def lineage(births: dict[str, Any], n_initial: int) -> tuple[dict[int, int], dict[int, int]]:

@@ -37,14 +37,13 @@ def origins(table: dict[str, Any], pool_size: int | None) -> list[str]:
             if seen0[act] == 1:
                 out.append("initial population")
             else:
-                why = f" (population larger than the pool of {pool_size})" if pool_size else ""
-                out.append(f"initial population, copy {seen0[act]} of {act}: the pool cycled{why}")
+                out.append(f"initial, pool cycled: {act} #{seen0[act]}")
         elif is_elite:
-            out.append(f"elite clone of {parent}: same activation, fresh evaluation")
+            out.append(f"elite clone of {parent}")
         elif act_of.get(parent) == act:
-            out.append(f"offspring of {parent}: kept its activation (not mutated, or mutation redrew it)")
+            out.append(f"offspring of {parent}, same activation")
         else:
-            out.append(f"offspring of {parent}: mutated {act_of.get(parent, '?')} → {act}")
+            out.append(f"offspring of {parent}, mutated {act_of.get(parent, '?')} → {act}")
     return out
 
 
@@ -59,12 +58,14 @@ def evo_candidates(ctx: BuildContext) -> dict[str, Any]:
     spec = table_spec(ctx, t, NOTES_COLUMNS, {"why this row": why})
     acts = Counter(_strings(t["activation"]))
     dup = sum(n - 1 for n in acts.values())
-    kinds = Counter(w.split(":")[0].split(",")[0].split(" of ")[0] for w in why)
+    elite = sum(w.startswith("elite clone") for w in why)
+    kept = sum(w.startswith("offspring") and w.endswith("same activation") for w in why)
+    cycled = sum("pool cycled" in w for w in why)
     ctx.notes["evo_candidates"] = (
         f"{len(why)} candidates, {len(acts)} activations ({', '.join(f'{a} ×{n}' for a, n in acts.most_common())}); "
-        f"{dup} share an activation with an earlier row: {kinds.get('elite clone', 0)} elite clones, "
-        f"{sum(w.startswith('offspring') and 'kept' in w for w in why)} offspring that kept their parent's activation, "
-        f"{sum('pool cycled' in w for w in why)} from pool cycling (see \"why this row\"; each has its own id and fitness)")
+        f"{dup} repeat an activation by design: {elite} elite clone{'s' * (elite != 1)} (same activation, fresh "
+        f"evaluation), {kept} offspring with their parent's activation (not mutated, or mutation redrew it), "
+        f"{cycled} from pool cycling; each has its own id and fitness (the \"?\" explains why)")
     return spec
 
 
@@ -214,7 +215,7 @@ def evo_switch_spikes(ctx: BuildContext) -> dict[str, Any]:
 
 
 @chart("evo_effective_rank", "Effective rank of the weight matrices", "lines", needs=("metrics",),
-       epoch_axis=True, follows=("epoch",))
+       epoch_axis=True, follows=("epoch",), wide=True)
 def evo_effective_rank(ctx: BuildContext) -> dict[str, Any]:
     parts = sorted(n for n in ctx.bundle.series_names if n.startswith("effective_rank."))
     have = present_series(ctx, ("effective_rank", *parts))
@@ -225,7 +226,7 @@ def evo_effective_rank(ctx: BuildContext) -> dict[str, Any]:
     if "effective_rank" in have:
         traces.insert(0, series_trace(ctx, "effective_rank", "mean of the matrices", color="#1d2330", width=2.6,
                                       mode="lines+markers"))
-    spec: dict[str, Any] = {"traces": traces, "yTitle": "singular values > 1% of the largest", "xTitle": "step",
+    spec: dict[str, Any] = {"traces": traces, "yTitle": "effective rank (σ > 1% of σmax)", "xTitle": "step",
                             "xHover": "step"}
     d = ctx.bundle.config.get("d_model")
     if isinstance(d, int):

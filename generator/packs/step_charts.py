@@ -110,10 +110,11 @@ def step_gradients(ctx: BuildContext) -> dict[str, Any]:
                             "logToggle": True}
     if "clip_fraction" in have:
         traces.append(series_trace(ctx, "clip_fraction", "clipped share", color=3, width=1, yaxis="y2",
-                                   opacity=0.8))
+                                   opacity=0.55))
         spec["y2Title"] = "share of the norm clipped away"
         v = ctx.series("clip_fraction")[1]
         v = v[np.isfinite(v)]
+        spec["y2Range"] = [0, max(float(v.max()) if v.size else 0.0, 0.05) * 1.05]
         if v.size:
             ctx.notes["step_gradients"] = f"clipping cut the gradient on {100 * float((v > 0).mean()):.0f}% of steps"
     clip = ctx.bundle.config.get("grad_clip")
@@ -141,6 +142,9 @@ def samples_by_checkpoint(ctx: BuildContext) -> dict[str, Any]:
     prompts = {str(p) for p in np.asarray(data.pop("prompt", []), dtype=object).tolist()}
     kept = set(ctx.bundle.checkpoint_epochs)
     steps = [int(s) for s in np.asarray(data["checkpoint"]).tolist()]
+    # Line breaks as a visible mark: a cell shows one line, and a sample of only newlines is not empty.
+    data["text"] = np.array([str(t).replace("\r\n", "\n").replace("\n", "↵") for t in
+                             np.asarray(data["text"], dtype=object).tolist()], dtype=object)
     spec = table_spec(ctx, data, ("checkpoint", "candidate", "activation", "generation", "text"),
                       {"checkpoint kept": ["yes" if s in kept else "no (top-k dropped it)" for s in steps]})
     n_kept = sum(s in kept for s in steps)
