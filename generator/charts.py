@@ -75,9 +75,16 @@ def add_chart(definition: ChartDef) -> ChartDef:
 
 
 def known_charts(page: str = "run") -> list[str]:
-    """Names of every chart of `page`, in registration order (every pack's builders imported)."""
+    """Names of every chart of `page`: pack by pack (their modules in `PACKS` order), each
+    module's in registration order, whichever module was imported first."""
+    from epochscope.generator.packs import load_packs
+
     _load_builders()
-    return [c.name for c in CHARTS.values() if c.page == page]
+    modules = list(dict.fromkeys(m for p in load_packs() for m in p.modules))
+    rank = {m: i for i, m in enumerate(modules)}
+    ordered = sorted((c for c in CHARTS.values() if c.page == page),
+                     key=lambda c: rank.get(c.build.__module__, len(rank)))  # stable: registration order within
+    return [c.name for c in ordered]
 
 
 def get_chart(name: str, page: str = "run") -> ChartDef:

@@ -42,6 +42,7 @@ class BuildContext:
         self.shown_tables: set[str] = set()  # tables a pack chart drew (generic `tables` skips them)
         self.shown_events: set[str] = set()  # event kinds a pack chart listed (generic `events` skips them)
         self.reading: tuple[set[str], set[str]] | None = None
+        self.reading_tables: set[str] | None = None
         self.series_cap = 0  # points per embedded series (0: all); longer ones are thinned
 
     # -- metric series -----------------------------------------------------------------------
@@ -96,21 +97,37 @@ class BuildContext:
             raise Unavailable(f"no data: metric series '{name}' has no finite values")
         return epochs, values
 
-    # -- tables and events ----------------------------------------------------------------------
+    # -- tables, events, recorded arrays -------------------------------------------------------
     def has_table(self, name: str) -> bool:
         return name in self.bundle.table_names
 
     def table(self, name: str) -> dict[str, np.ndarray]:
-        """Table `name` (column -> array); the generic pack then leaves it out."""
+        """The columns of table `name` (recorded as shown: the generic pack leaves it out)."""
         if name not in self.bundle.table_names:
             raise Unavailable(f"no table '{name}' in this bundle")
-        self.shown_tables.add(name)
+        if self.reading_tables is not None:
+            self.reading_tables.add(name)
+        else:
+            self.shown_tables.add(name)
         return self.bundle.table(name)
 
-    def events(self, kind: str) -> list[dict[str, Any]]:
-        """The events of `kind`; the generic events table then leaves that kind out."""
-        self.shown_events.add(kind)
-        return [e for e in current_events(self.bundle) if e["kind"] == kind]
+    def events(self, kind: str | None = None, *, listed: bool = False) -> list[dict[str, Any]]:
+        """The bundle's events (of `kind`), in order, less superseded analysis events.
+
+        `listed=True`: the chart lists them in a table of its own, so the generic events table
+        leaves that kind out (they still mark the epoch axes)."""
+        if listed and kind is not None:
+            self.shown_events.add(kind)
+        return [e for e in current_events(self.bundle) if kind is None or e["kind"] == kind]
+
+    def array(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(epochs, stacked rows) of an array recorded with `Recorder.array` (artifact `array.<name>`)."""
+        art = f"array.{name}"
+        if not self.has_artifact(art):
+            raise Unavailable(f"no recorded array '{name}' in this bundle")
+        epochs, values = self.artifact(art).per_epoch(name)
+        order = np.argsort(np.asarray(epochs), kind="stable")
+        return np.asarray(epochs, dtype=np.int64)[order], np.asarray(values)[order]
 
     # -- artifacts -----------------------------------------------------------------------------
     def has_artifact(self, name: str) -> bool:

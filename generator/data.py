@@ -91,12 +91,12 @@ def _series_cap(bundle: Bundle) -> int:
 def default_layout(bundle: Bundle) -> Layout:
     """The sections of every pack that applies to `bundle`, in pack order (a leading pack's
     sections first, the generic pack's metrics after them, then the rest)."""
-    from epochscope.generator.layout import Group
+    from epochscope.generator.layout import pack_groups
 
     packs = applicable_packs(bundle)
     lead = [s for p in packs if p.lead for s in p.sections]
     rest = [s for p in packs if not p.lead for s in p.sections]
-    groups = [Group(s.id, s.title, list(s.charts), s.description) for s in lead + rest]
+    groups = pack_groups(lead + rest)
     return Layout(groups, "default (packs: " + ", ".join(p.name for p in packs) + ")")
 
 
@@ -210,22 +210,25 @@ def absent_summary(unavailable: list[tuple[str, str]]) -> str:
 def _build(ctx: BuildContext, chart: ChartDef, built: dict, reasons: dict, reads: dict) -> None:
     """Build one chart; a chart that cannot be built says why instead of sinking the report."""
     ctx.reading = (set(), set())
-    tables, kinds = set(ctx.shown_tables), set(ctx.shown_events)
+    ctx.reading_tables = set()
+    kinds = set(ctx.shown_events)
     try:
         built[chart.name] = chart.build(ctx)
     except Unavailable as exc:
         reasons[chart.name] = str(exc)
-        ctx.shown_tables, ctx.shown_events = tables, kinds  # what it read is not drawn: generic shows it
+        ctx.shown_events = kinds  # what it read is not drawn: generic shows it
     except Exception as exc:  # noqa: BLE001 - an odd artifact must not cost the whole report
         reasons[chart.name] = f"could not be built from this bundle's data ({type(exc).__name__}: {exc})"
         warnings.warn(f"report chart {chart.name!r}: {reasons[chart.name]}", RuntimeWarning, stacklevel=2)
-        ctx.shown_tables, ctx.shown_events = tables, kinds
+        ctx.shown_events = kinds
     else:
         ctx.shown_series |= ctx.reading[0]
         ctx.shown_artifacts |= ctx.reading[1]
+        ctx.shown_tables |= ctx.reading_tables
         reads[chart.name] = set(ctx.reading[1])
     finally:
         ctx.reading = None
+        ctx.reading_tables = None
 
 
 def _cards(ctx: BuildContext, chart: ChartDef, built: dict, reasons: dict) -> list[tuple[ChartCard, dict]]:

@@ -122,8 +122,27 @@ def _default() -> Layout:
     from epochscope.generator.packs import load_packs
 
     known_charts()
-    groups = [Group(s.id, s.title, list(s.charts), s.description) for p in load_packs() for s in p.sections]
-    return Layout(groups, "default")
+    return Layout(pack_groups([s for p in load_packs() for s in p.sections]), "default")
+
+
+def pack_groups(sections: list[Any]) -> list[Group]:
+    """Groups of packs' sections in order, each chart placed once (packs share some charts,
+    e.g. the per-step monitors of the experiment packs): a later section drops the charts an
+    earlier one placed, and is left out when none remain. Section ids stay unique too."""
+    placed: set[str] = set()
+    ids: set[str] = set()
+    groups = []
+    for s in sections:
+        charts = [c for c in s.charts if c not in placed]
+        if not charts:
+            continue
+        placed.update(charts)
+        gid, n = s.id, 2
+        while gid in ids:
+            gid, n = f"{s.id}-{n}", n + 1
+        ids.add(gid)
+        groups.append(Group(gid, s.title, charts, s.description))
+    return groups
 
 
 def _slug(text: str) -> str:

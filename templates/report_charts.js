@@ -165,7 +165,7 @@
         yaxis: t.yaxis || "y",
         connectgaps: false,
         showlegend: t.legend !== false,
-        hovertemplate: "%{y:.4g} at epoch %{x}<extra>" + esc(t.name) + "</extra>",
+        hovertemplate: "%{y:.4g} at " + esc(sp.xHover || "epoch") + " %{x}<extra>" + esc(t.name) + "</extra>",
       };
       if (t.visible) tr.visible = t.visible;
       if (t.group) tr.legendgroup = t.group;
@@ -180,9 +180,11 @@
     });
     raw.reverse().forEach((r) => data.unshift(r));
     (sp.points || []).forEach((p) => data.push({
-      type: "scatter", mode: "markers", x: p.x, y: p.y, text: p.text.map(esc), name: esc(p.name),
+      // A point's text is one string or a list of lines (each escaped, then joined).
+      type: "scatter", mode: "markers", x: p.x, y: p.y, name: esc(p.name),
+      text: p.text.map((t) => (Array.isArray(t) ? t.map(esc).join("<br>") : esc(t))),
       legendgroup: p.group, showlegend: !p.group, hovertemplate: "%{text}<extra></extra>",
-      marker: { symbol: p.symbol || "x", size: 8, color: p.color !== undefined ? color(p.color) : "#d62728",
+      marker: { symbol: p.symbol || "x", size: p.size || 8, color: p.color !== undefined ? color(p.color) : "#d62728",
         line: { width: 1, color: "#1d2330" } },
     }));
     const layout = baseLayout(ch, st);
@@ -190,8 +192,11 @@
     layout.yaxis.title = { text: esc(sp.yTitle || "") };
     if (sp.xTitle) layout.xaxis.title = { text: esc(sp.xTitle) };
     if (sp.yRange && !st.logy.has(ch.name)) layout.yaxis.range = sp.yRange.slice();
+    if (sp.xRange) layout.xaxis.range = sp.xRange.slice();
+    if (sp.xDtick) layout.xaxis.dtick = sp.xDtick;
     if (sp.y2Title) layout.yaxis2 = { overlaying: "y", side: "right", title: { text: esc(sp.y2Title) },
       showgrid: false, zeroline: false, automargin: true };
+    if (sp.y2Range && layout.yaxis2) layout.yaxis2.range = sp.y2Range.slice();
     (sp.vlines || []).forEach((v) => {
       layout.shapes.push({ type: "line", xref: "x", yref: "paper", x0: v.x, x1: v.x, y0: 0, y1: 1,
         line: { color: "#8a90a0", width: 1, dash: "dot" } });
@@ -285,6 +290,7 @@
     layout.yaxis.title = { text: esc(sp.yTitle || "row") };
     if (sp.xLabels && typeof sp.xLabels[0] === "string") layout.xaxis.type = "category";
     if (sp.yLabels && typeof sp.yLabels[0] === "string") layout.yaxis.type = "category";
+    if (H <= 12 && !sp.yLabels) layout.yaxis.dtick = 1;
     layout.yaxis.autorange = "reversed";
     if (sp.windows) {
       const w = sp.windows[i];
@@ -462,6 +468,7 @@
       layout.yaxis.tickvals = labels.filter((l) => l === "const" || (l.startsWith("cos ") && Number(l.slice(4)) % m === 0));
     }
     layout.height = Math.max(260, Math.min(520, 120 + 9 * ch.cache.y.length));
+    if (sp.xTitle) layout.xaxis.title = { text: esc(sp.xTitle) };
     if (st.logx.has(ch.name)) layout.xaxis.type = "log";
     return timeDecor(ch, st, { data: data, layout: layout });
   }
@@ -713,6 +720,27 @@
     });
   }
 
+  // ---------------------------------------------------------------- bars per category
+  // One bar trace per series over categorical x (generations...), stacked or side by side;
+  // `labels` are short texts written above each x (e.g. "1 distinct").
+  function bars(ch, st) {
+    const sp = ch.spec;
+    const xs = Array.from(sp.x, (v) => esc(v));
+    const data = sp.traces.map((t) => ({ type: "bar", x: xs, y: Array.from(t.y.data), name: esc(t.name),
+      marker: { color: color(t.color) },
+      hovertemplate: esc(sp.xTitle || "") + " %{x}: %{y} " + esc(t.unit || "") + "<extra>" + esc(t.name) + "</extra>" }));
+    const layout = baseLayout(ch, st, { barmode: sp.stacked ? "stack" : "group", bargap: 0.3 });
+    layout.xaxis.title = { text: esc(sp.xTitle || "") };
+    layout.xaxis.type = "category";
+    layout.yaxis.title = { text: esc(sp.yTitle || "") };
+    (sp.labels || []).forEach((text, i) => {
+      if (text) layout.annotations.push({ x: xs[i], y: sp.tops ? sp.tops[i] : 0, yanchor: "bottom", text: esc(text),
+        showarrow: false, font: { size: 11, color: "#4a5060" } });
+    });
+    if (sp.tops) layout.yaxis.range = [0, Math.max.apply(null, sp.tops) * 1.18 || 1];
+    return { data: data, layout: layout };
+  }
+
   // Overlays drawn over a Plotly chart in data coordinates (the epoch line, the selected point
   // of a trajectory): moving one is a style change, not a replot. Plotly's axes convert data
   // to pixels; the overlay follows zooming and resizing through plotly_afterplot.
@@ -784,6 +812,7 @@
     map2d: { figure: map2d },
     timeline: { figure: timeline, onEpoch: moveOverlay, overlay: placeOverlay },
     window_lines: { figure: windowLines },
+    bars: { figure: bars },
     table: { draw: drawTable },
     events: { draw: drawTable },
   };

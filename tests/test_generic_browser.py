@@ -11,17 +11,14 @@ from pathlib import Path
 import pytest
 
 from epochscope.archives import open_bundle
-from epochscope.generator import known_charts, render_report
-from epochscope.generator.packs.morphogenesis import SECTIONS as MORPH_SECTIONS
+from epochscope.generator import render_report
+from epochscope.generator.packs import load_packs
 from tests.browser_helpers import draw_all, needs_chromium, open_report, settle, show
 from tests.generic_runs import TB_TAGS, modular_run, plain_loop_run, tensorboard_run
 
 pytestmark = [needs_chromium, pytest.mark.browser]
 
-# Every run chart but the generic pack's and the other packs' (morphogenesis) ones.
-_OTHER = {c for s in MORPH_SECTIONS for c in s.charts}
-MODULAR_CHARTS = [c for c in known_charts() if c not in ("metrics", "metric_summary", "tables", "events",
-                                                         "artifacts") and c not in _OTHER]
+MODULAR_CHARTS = [c for p in load_packs() if p.name == "modular_addition" for s in p.sections for c in s.charts]
 
 # Every drawn card has something on it: Plotly traces with points, table rows, or map canvases.
 CONTENT = """() => Array.from(document.querySelectorAll('.chart-card')).map(card => {

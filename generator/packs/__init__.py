@@ -22,7 +22,7 @@ __all__ = ["PACKS", "Pack", "Section", "applicable_packs", "load_packs"]
 
 # The registration list: pack modules in this package, in page order. `generic` is always
 # last (it shows what the others left).
-PACKS: list[str] = ["modular_addition", "morphogenesis", "generic"]
+PACKS: list[str] = ["modular_addition", "morphogenesis", "evolution", "apoptosis", "generic"]
 
 
 @dataclass(frozen=True)

@@ -167,6 +167,9 @@ def _col(name: str, values: Any, ctx: BuildContext | None = None) -> dict[str, A
     return {"name": str(name), "type": "str", "data": ["" if v is None else _text(v) for v in items]}
 
 
+table_column = _col  # for other packs' table charts: the same cell encoding
+
+
 def _text(value: Any) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
@@ -179,7 +182,9 @@ def _text(value: Any) -> str:
 def tables(ctx: BuildContext) -> list[dict[str, Any]]:
     if not ctx.bundle.table_names:
         raise Unavailable("no tables in this bundle")
-    names = [n for n in ctx.bundle.table_names if n not in ctx.shown_tables]  # a pack drew the others
+    names = [n for n in ctx.bundle.table_names if n not in ctx.shown_tables]  # a pack's charts show the rest
+    if not names:
+        return []
     cards = []
     for i, name in enumerate(names):
         try:

@@ -306,7 +306,7 @@ def morph_interactions(ctx: BuildContext) -> dict[str, Any]:
 
 @chart("morph_alerts", "Health alerts", "table", wide=True, needs=("events",))
 def morph_alerts(ctx: BuildContext) -> dict[str, Any]:
-    alerts = ctx.events(tm.ALERT_EVENT)
+    alerts = ctx.events(tm.ALERT_EVENT, listed=True)
     if not alerts:
         ctx.shown_events.discard(tm.ALERT_EVENT)
         raise Unavailable("no alert was raised in this run")
@@ -353,7 +353,7 @@ def morph_stages(ctx: BuildContext) -> dict[str, Any]:
         del g["seed"], g["blueprint"]
     states = [{"name": s, "color": STAGE_COLORS.get(s, ("#8a90a0", True))[0],
                "dark": STAGE_COLORS.get(s, ("#8a90a0", True))[1]} for s in stages]
-    gates = ctx.events(tm.GATE_EVENT)
+    gates = ctx.events(tm.GATE_EVENT, listed=True)
     points = []
     for passed, name, symbol, color in ((True, "gate passed", "circle", "#2ca02c"), (False, "gate failed", "x", "#d62728")):
         xs, ls, texts = [], [], []
