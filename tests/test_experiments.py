@@ -12,7 +12,6 @@ from click.testing import CliRunner
 
 import epochscope
 from epochscope.cli import main
-from epochscope.collectors.analysis.cusum import page_cusum
 from epochscope.collectors.experiments import experiment
 from epochscope.collectors.experiments.apoptosis import (
     STRATEGIES,
@@ -31,16 +30,42 @@ TINY_APO = dict(steps=24, interval=6, checkpoint_every=12, metrics_interval=4, d
 TIMING = {"tokens_per_sec", "cusum_tps"}  # the machine's speed, not the math
 
 
-def test_online_cusum_equals_the_offline_analyzer():
+def _batch_page_cusum(x, k, h, n0):
+    """Textbook two-sided Page CUSUM over a whole series, re-baselined after each alarm."""
+    pos, neg, alarms = np.full(len(x), np.nan), np.full(len(x), np.nan), []
+    base, mean, std, sp, sn = [], None, None, 0.0, 0.0
+    for t, v in enumerate(x):
+        if not np.isfinite(v):
+            continue
+        if mean is None:
+            base.append(v)
+            pos[t] = neg[t] = 0.0
+            if len(base) == n0:
+                mean, std = np.mean(base), max(np.std(base, ddof=1), 1e-8, 1e-3 * abs(np.mean(base)))
+                base = []
+            continue
+        z = (v - mean) / std
+        sp, sn = max(0.0, sp + z - k), max(0.0, sn - z - k)
+        pos[t], neg[t] = sp, sn
+        if sp > h or sn > h:
+            alarms.append((t, "up" if sp >= sn else "down"))
+            sp = sn = 0.0
+            mean = None
+    return pos, neg, alarms
+
+
+def test_online_cusum_equals_the_batch_recursion_and_finds_the_shifts():
     rng = np.random.default_rng(3)
     x = np.concatenate([rng.normal(0, 1, 60), rng.normal(3, 1, 40), [np.nan], rng.normal(-2, 1, 50)])
-    offline = page_cusum(x, k=0.5, h=4.0, baseline_n=10)
+    pos, neg, batch_alarms = _batch_page_cusum(x, 0.5, 4.0, 10)
     mon = OnlineCusum(k=0.5, h=4.0, baseline_n=10)
     out = [mon.update(v) for v in x]
     alarms = [(i, a[0]) for i, (_, _, a) in enumerate(out) if a is not None]
-    assert alarms == [(i, d) for i, d, _ in offline.alarms] and len(alarms) >= 2
-    np.testing.assert_allclose([o[0] for o in out], offline.pos, equal_nan=True)
-    np.testing.assert_allclose([o[1] for o in out], offline.neg, equal_nan=True)
+    assert alarms == batch_alarms and len(alarms) >= 2
+    np.testing.assert_allclose([o[0] for o in out], pos, equal_nan=True)
+    np.testing.assert_allclose([o[1] for o in out], neg, equal_nan=True)
+    assert any(d == "up" and 60 <= i < 75 for i, d in alarms)  # the +3 sigma shift at 60
+    assert any(d == "down" and 101 <= i < 125 for i, d in alarms)  # the drop at 101
 
 
 def test_effective_rank_counts_singular_values_above_one_percent():

@@ -9,8 +9,6 @@ from typing import Any
 
 import numpy as np
 
-from epochscope.collectors.analysis.cusum import _baseline
-
 __all__ = ["CUSUM_MONITORS", "OnlineCusum", "measure_spikes"]
 
 # The notes' four monitors: series name in the bundle -> the metric it watches.
@@ -20,8 +18,11 @@ CUSUM_MONITORS = {"cusum_grad": "grad_norm", "cusum_clip": "clip_fraction",
 
 @dataclass
 class OnlineCusum:
-    """Page's two-sided CUSUM one point at a time: the same statistic, alarms and
-    re-baselining as `analysis.cusum.page_cusum` over the whole series (tested equal).
+    """Page's two-sided CUSUM one point at a time, as the evolution group's notes define
+    their in-training monitors: standardised against a baseline of the first `baseline_n`
+    points, re-baselined after each alarm (tested equal to the textbook batch recursion).
+    The post-hoc `analysis.cusum` analyzer uses a trend-robust variant instead (it has the
+    whole series); these live monitors keep the notes' definition.
 
     `update(x)` returns (S+, S-, alarm) where alarm is None or ("up"|"down", statistic).
     During a baseline window both sums are 0.
@@ -55,6 +56,13 @@ class OnlineCusum:
             self._mean = None
             return sp, sn, ("up" if up else "down", sp if up else sn)
         return sp, sn, None
+
+
+def _baseline(values: list[float]) -> tuple[float, float]:
+    m = float(np.mean(values))
+    s = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    floor = max(1e-8, 1e-3 * abs(m))
+    return m, max(s, floor)
 
 
 def measure_spikes(event_steps: list[int], steps: np.ndarray, loss: np.ndarray,
