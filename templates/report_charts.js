@@ -367,10 +367,14 @@
       for (let j = 0; j < rows; j++) z.push(ES.column(sp.z, j));
       ch.cache = { z: z, y: sp.yLabels.map(esc) };
     }
-    const data = [{ type: "heatmap", x: sp.x.data, y: ch.cache.y, z: ch.cache.z, colorscale: "Viridis",
+    const data = [{ type: "heatmap", x: sp.x.data, y: ch.cache.y, z: ch.cache.z, colorscale: sp.colorscale || "Viridis",
       colorbar: { title: { text: esc(sp.zTitle || ""), side: "right" }, thickness: 12 },
       hovertemplate: "%{y} at epoch %{x}: %{z:.3g}<extra></extra>" }];
-    const layout = baseLayout(ch, st, { showlegend: false });
+    // Markers on the rows (e.g. each neuron's switches and commitment epoch); y: row labels.
+    (sp.points || []).forEach((pt) => data.push({ type: "scatter", mode: "markers", x: pt.x, y: pt.y.map(esc),
+      text: pt.text.map(esc), name: esc(pt.name), hovertemplate: "%{text}<extra></extra>", showlegend: true,
+      marker: { symbol: pt.symbol || "x", size: 6, color: pt.color || "#d62728", line: { width: 1.5, color: pt.color || "#d62728" } } }));
+    const layout = baseLayout(ch, st, { showlegend: !!(sp.points && sp.points.length) });
     layout.yaxis.title = { text: esc(sp.yTitle || "") };
     layout.yaxis.type = "category";
     layout.yaxis.autorange = "reversed";
@@ -380,7 +384,13 @@
       const m = Math.max(1, Math.round(labels.length / 2 / 18));
       layout.yaxis.tickvals = labels.filter((l) => l === "const" || (l.startsWith("cos ") && Number(l.slice(4)) % m === 0));
     }
-    layout.height = Math.max(260, Math.min(520, 120 + 9 * ch.cache.y.length));
+    layout.height = Math.max(260, Math.min(sp.rowsPerPx ? 760 : 520, 120 + 9 * ch.cache.y.length));
+    if (labels.length > 60 && !layout.yaxis.tickvals) {
+      // Many rows (every neuron): label every m-th row; zoom in (drag) to read them all.
+      const m = Math.ceil(labels.length / 40);
+      layout.yaxis.tickvals = labels.filter((l, r) => r % m === 0);
+      layout.yaxis.tickfont = { size: 9 };
+    }
     if (st.logx.has(ch.name)) layout.xaxis.type = "log";
     return timeDecor(ch, st, { data: data, layout: layout });
   }
@@ -471,11 +481,24 @@
         y: rows.map((u) => "n" + u), marker: { symbol: "square", size: 7, color: "#ff9500" }, cliponaxis: false,
         hovertemplate: "neuron %{y} has a stored activation map<extra></extra>", showlegend: false });
     }
-    const layout = baseLayout(ch, st, { showlegend: false, height: Math.max(360, Math.min(720, 200 + n)) });
+    const layout = baseLayout(ch, st, { showlegend: false, height: Math.max(360, Math.min(1000, 200 + 1.5 * n)) });
+    // One label per cluster at its middle row, a line between clusters; drag to zoom into rows.
+    const tickvals = [], ticktext = [];
+    for (let r = 0; r < n;) {
+      let end = r;
+      while (end + 1 < n && dom[order[end + 1]] === dom[order[r]]) end++;
+      tickvals.push(ylabels[Math.floor((r + end) / 2)]);
+      ticktext.push((dom[order[r]] < k ? "k = " + sp.freqs[dom[order[r]]] : "no cluster") + " (" + (end - r + 1) + ")");
+      if (end + 1 < n) layout.shapes.push({ type: "line", xref: "paper", x0: 0, x1: 1, yref: "y", y0: end + 0.5, y1: end + 0.5,
+        line: { color: "#ffffff", width: 1 } });
+      r = end + 1;
+    }
     layout.xaxis.title = { text: "frequency k" + (sp.withMaps ? " (orange squares: neurons with a stored map)" : "") };
     if (sp.withMaps) layout.xaxis.range = [sp.freqs[0] - 0.5, sp.freqs[sp.freqs.length - 1] + 1.8];
-    layout.yaxis = { type: "category", autorange: "reversed", showticklabels: false, ticks: "", showgrid: false,
-      zeroline: false, title: { text: "neurons (sorted by dominant frequency)" } };
+    layout.yaxis = { type: "category", autorange: "reversed", ticks: "", showgrid: false, tickvals: tickvals,
+      ticktext: ticktext, tickfont: { size: 10 }, automargin: true,
+      zeroline: false, title: { text: "neurons by cluster (drag to zoom, double-click to reset)" } };
+    if (n <= 64) { layout.yaxis.tickvals = undefined; layout.yaxis.ticktext = undefined; }
     layout.xaxis.showgrid = false;
     const pos = order.indexOf(st.neuron);
     if (pos >= 0) {
@@ -600,6 +623,375 @@
     });
   }
 
+  // ---------------------------------------------------------------- every neuron (atlas, canvas)
+  // Each neuron's map is rebuilt from its Fourier terms (generator/charts_atlas.py): the mean
+  // plus, per kept frequency k, cos/sin amplitudes along a, b, a + b and a - b.
+  const ATLAS_PAGE = 64;
+  function atlasModel(ch) {
+    if (ch.am) return ch.am;
+    const sp = ch.spec, p = sp.p, J = sp.j;
+    const cosT = new Float32Array(p), sinT = new Float32Array(p);
+    for (let x = 0; x < p; x++) { cosT[x] = Math.cos((2 * Math.PI * x) / p); sinT[x] = Math.sin((2 * Math.PI * x) / p); }
+    const seen = new Set(), fr = sp.freqs.data;
+    for (let q = 0; q < fr.length; q += J) if (fr[q] > 0) seen.add(fr[q]);
+    ch.am = { p: p, M: sp.neurons, J: J, cosT: cosT, sinT: sinT, freqs: Array.from(seen).sort((a, b) => a - b),
+      filter: { freq: 0, cluster: "all", coarse: "all", sort: "freq" }, page: 0, lastNeuron: null,
+      tmp: [0, 1, 2, 3].map(() => new Float32Array(p)), out: new Float32Array(p * p) };
+    return ch.am;
+  }
+
+  function atlasMap(sp, am, e, u) {
+    const p = am.p, J = am.J, idx = e * am.M + u, base = idx * J, out = am.out, f = am.tmp;
+    const sc = sp.scale.data[idx] / sp.levels, mean = sp.mean.data[idx];
+    f.forEach((t) => t.fill(0));
+    for (let j = 0; j < J; j++) {
+      const k = sp.freqs.data[base + j];
+      if (k <= 0) continue;
+      const c0 = (base + j) * 8;
+      for (let slot = 0; slot < 4; slot++) {
+        const cc = (sp.codes.data[c0 + 2 * slot] - 128) * sc, ss = (sp.codes.data[c0 + 2 * slot + 1] - 128) * sc;
+        if (!cc && !ss) continue;
+        const t = f[slot];
+        for (let x = 0; x < p; x++) { const i = (k * x) % p; t[x] += cc * am.cosT[i] + ss * am.sinT[i]; }
+      }
+    }
+    for (let a = 0; a < p; a++) {
+      const row = a * p, va = mean + f[0][a];
+      for (let b = 0; b < p; b++) out[row + b] = va + f[1][b] + f[2][(a + b) % p] + f[3][(a - b + p) % p];
+    }
+    return out;
+  }
+
+  function paint(canvas, values, W, H, lut, lo, hi) {
+    canvas.width = W; canvas.height = H;
+    const ctx = canvas.getContext("2d"), img = ctx.createImageData(W, H);
+    if (lo === undefined) {
+      lo = Infinity; hi = -Infinity;
+      for (let q = 0; q < values.length; q++) { const v = values[q]; if (v < lo) lo = v; if (v > hi) hi = v; }
+    }
+    const span = hi > lo ? hi - lo : 1;
+    for (let q = 0; q < W * H; q++) {
+      const v = values[q];
+      if (v !== v) { img.data[q * 4] = img.data[q * 4 + 1] = img.data[q * 4 + 2] = 220; img.data[q * 4 + 3] = 255; continue; }
+      const c = Math.max(0, Math.min(255, Math.round(((v - lo) / span) * 255))) * 3;
+      img.data[q * 4] = lut[c]; img.data[q * 4 + 1] = lut[c + 1]; img.data[q * 4 + 2] = lut[c + 2]; img.data[q * 4 + 3] = 255;
+    }
+    ctx.putImageData(img, 0, 0);
+    return ctx;
+  }
+
+  function option(sel, value, text) {
+    const o = document.createElement("option");
+    o.value = value; o.textContent = text; sel.appendChild(o);
+    return o;
+  }
+
+  function labelled(text, control) {
+    const l = document.createElement("label");
+    l.append(document.createTextNode(text + " "), control);
+    return l;
+  }
+
+  function atlasToolbar(ch, st, el) {
+    const sp = ch.spec, am = atlasModel(ch);
+    const bar = document.createElement("div");
+    bar.className = "tbl-bar atlas-bar";
+    const freq = document.createElement("select");
+    option(freq, "0", "all");
+    am.freqs.forEach((k) => option(freq, String(k), "k = " + k));
+    freq.addEventListener("change", () => { am.filter.freq = Number(freq.value); am.page = 0; drawAtlas(ch, ES.app.state, el); });
+    bar.appendChild(labelled("dominant frequency", freq));
+    if (sp.group) {
+      const cl = document.createElement("select");
+      [["all", "all"], ["in", "in a cluster"], ["out", "in no cluster"], ["mine", "the selected neuron's"]].forEach((o) => option(cl, o[0], o[1]));
+      cl.addEventListener("change", () => { am.filter.cluster = cl.value; am.page = 0; drawAtlas(ch, ES.app.state, el); });
+      bar.appendChild(labelled("cluster", cl));
+    }
+    if (sp.coarse) {
+      const co = document.createElement("select");
+      [["all", "all"], ["fine", "< 0.2 (fine)"], ["mid", "0.2 – 0.5"], ["coarse", "≥ 0.5 (coarse)"]].forEach((o) => option(co, o[0], o[1]));
+      co.addEventListener("change", () => { am.filter.coarse = co.value; am.page = 0; drawAtlas(ch, ES.app.state, el); });
+      bar.appendChild(labelled("coarseness", co));
+    }
+    const sort = document.createElement("select");
+    [["freq", "frequency, then residual"], ["residual", "residual (worst first)"], ["id", "neuron number"]].forEach((o) => option(sort, o[0], o[1]));
+    sort.addEventListener("change", () => { am.filter.sort = sort.value; am.page = 0; drawAtlas(ch, ES.app.state, el); });
+    bar.appendChild(labelled("sort by", sort));
+    const pager = document.createElement("span");
+    pager.className = "tbl-pager atlas-pager";
+    const prev = document.createElement("button"), next = document.createElement("button"), where = document.createElement("span");
+    prev.type = next.type = "button"; prev.textContent = "◀"; next.textContent = "▶";
+    prev.setAttribute("aria-label", "Previous page of neurons"); next.setAttribute("aria-label", "Next page of neurons");
+    prev.addEventListener("click", () => { am.page = Math.max(0, am.page - 1); drawAtlas(ch, ES.app.state, el); });
+    next.addEventListener("click", () => { am.page += 1; drawAtlas(ch, ES.app.state, el); });
+    pager.append(prev, where, next);
+    bar.appendChild(pager);
+    const grid = document.createElement("div");
+    grid.className = "maps-grid atlas-grid";
+    const side = Math.max(1, Math.round(100 / sp.p)) * sp.p;
+    grid.style.gridTemplateColumns = "repeat(auto-fill, minmax(" + side + "px, " + side + "px))";
+    grid.style.setProperty("--map-side", side + "px");
+    el.replaceChildren(bar, grid);
+    am.els = { grid: grid, where: where, prev: prev, next: next };
+  }
+
+  function atlasAt(group, epoch, u, n) {
+    if (!group) return null;
+    const i = ES.nearest(group.epochs.data, epoch);
+    return group.values.data[i * n + u];
+  }
+
+  function drawAtlas(ch, st, el) {
+    const sp = ch.spec, am = atlasModel(ch);
+    if (!am.els) atlasToolbar(ch, st, el);
+    const e = ES.nearest(sp.epochs.data, st.epoch);
+    ch.shownEpoch = sp.epochs.data[e];
+    const M = am.M, J = am.J, fr = sp.freqs.data, res = sp.residual.data;
+    const mine = sp.group ? atlasAt(sp.group, ch.shownEpoch, st.neuron, M) : null;
+    const keep = [];
+    for (let u = 0; u < M; u++) {
+      const k = fr[(e * M + u) * J];
+      if (am.filter.freq && k !== am.filter.freq) continue;
+      if (sp.group && am.filter.cluster !== "all") {
+        const g = atlasAt(sp.group, ch.shownEpoch, u, M);
+        if (am.filter.cluster === "in" ? !g : am.filter.cluster === "out" ? g : g !== mine || !g) continue;
+      }
+      if (sp.coarse && am.filter.coarse !== "all") {
+        const c = atlasAt(sp.coarse, ch.shownEpoch, u, M);
+        if (am.filter.coarse === "fine" ? !(c < 0.2) : am.filter.coarse === "mid" ? !(c >= 0.2 && c < 0.5) : !(c >= 0.5)) continue;
+      }
+      keep.push(u);
+    }
+    const r = (u) => res[e * M + u];
+    if (am.filter.sort === "freq") keep.sort((a, b) => fr[(e * M + a) * J] - fr[(e * M + b) * J] || r(a) - r(b) || a - b);
+    else if (am.filter.sort === "residual") keep.sort((a, b) => r(b) - r(a) || a - b);
+    const pages = Math.max(1, Math.ceil(keep.length / ATLAS_PAGE));
+    if (am.lastNeuron !== st.neuron) {
+      // A neuron selected elsewhere: show the page that holds it.
+      const at = keep.indexOf(st.neuron);
+      if (am.lastNeuron !== null && at >= 0) am.page = Math.floor(at / ATLAS_PAGE);
+      am.lastNeuron = st.neuron;
+    }
+    am.page = Math.max(0, Math.min(am.page, pages - 1));
+    const shown = keep.slice(am.page * ATLAS_PAGE, (am.page + 1) * ATLAS_PAGE);
+    am.els.where.textContent = "page " + (am.page + 1) + " of " + pages + " (" + keep.length + " of " + M + " neurons)";
+    am.els.prev.disabled = am.page === 0; am.els.next.disabled = am.page >= pages - 1;
+    const grid = am.els.grid, lut = viridis(), p = am.p;
+    while (grid.children.length > shown.length) grid.removeChild(grid.lastChild);
+    shown.forEach((u, q) => {
+      let fig = grid.children[q];
+      if (!fig) {
+        fig = document.createElement("figure");
+        fig.className = "map-panel";
+        const canvas = document.createElement("canvas");
+        const cap = document.createElement("figcaption");
+        cap.append(document.createElement("span"), document.createElement("span"));
+        cap.lastChild.className = "badge";
+        fig.append(canvas, cap);
+        grid.appendChild(fig);
+        canvas.addEventListener("click", () => ES.app.setNeuron(Number(fig.dataset.id)));
+      }
+      fig.dataset.id = u;
+      const k = fr[(e * M + u) * J], rv = r(u);
+      const [label, badge] = fig.lastChild.children;
+      label.textContent = "n" + u + " · r " + (rv === rv ? rv.toFixed(2) : "?");
+      badge.textContent = k > 0 ? "k = " + k : "";
+      badge.hidden = !(k > 0);
+      fig.classList.toggle("selected", u === st.neuron);
+      fig.classList.toggle("rough", rv > 0.5);
+      fig.title = "neuron " + u + ": dominant k = " + k + "; residual " + (rv === rv ? rv.toFixed(3) : "?") +
+        " of its variance not rebuilt from " + J + " frequencies. Click to select it.";
+      paint(fig.firstChild, atlasMap(sp, am, e, u), p, p, lut);
+    });
+  }
+
+  // ---------------------------------------------------------------- per-input maps (canvas)
+  // p x p grids (row a, column b) at the selected epoch; click a cell to select that input.
+  function diverging() {
+    const lut = new Uint8ClampedArray(256 * 3);
+    for (let i = 0; i < 256; i++) {
+      const t = i / 255 * 2 - 1, w = 1 - Math.abs(t);
+      const c = t < 0 ? [214, 39, 40] : [33, 102, 172];
+      for (let q = 0; q < 3; q++) lut[i * 3 + q] = c[q] + w * (247 - c[q]);
+    }
+    return lut;
+  }
+
+  function bitAt(bits, row, nPer, i) {
+    const byte = bits[row * Math.ceil(nPer / 8) + (i >> 3)];
+    return (byte >> (7 - (i & 7))) & 1;
+  }
+
+  function inputText(sp, i) {
+    const p = sp.p, a = Math.floor(i / p), b = i % p;
+    const split = sp.inTrain ? (bitAt(sp.inTrain.data, 0, p * p, i) ? " (train)" : " (test)") : "";
+    return a + " + " + b + " = " + ((a + b) % p) + split;
+  }
+
+  function panelValues(sp, pn, e) {
+    const n = sp.p * sp.p;
+    if (pn.bits) { const out = new Float32Array(n); for (let i = 0; i < n; i++) out[i] = bitAt(pn.bits.data, e, n, i); return out; }
+    if (pn.int) { const out = new Float32Array(n); for (let i = 0; i < n; i++) { const v = pn.int.data[i] + pn.offset; out[i] = v < 0 ? NaN : v; } return out; }
+    return ES.row(pn.z, e);
+  }
+
+  function drawInputs(ch, st, el) {
+    const sp = ch.spec, p = sp.p, n = p * p;
+    const e = sp.epochs ? ES.nearest(sp.epochs.data, st.epoch) : 0;
+    if (sp.epochs) ch.shownEpoch = sp.epochs.data[e];
+    if (!ch.iv) {
+      ch.iv = { mode: "all" };
+      const bar = document.createElement("div");
+      bar.className = "tbl-bar";
+      if (sp.inTrain) {
+        const mode = document.createElement("select");
+        [["all", "all inputs"], ["train", "train only"], ["test", "test only"], ["outline", "all, test inputs dimmed"]].forEach((o) => option(mode, o[0], o[1]));
+        mode.addEventListener("change", () => { ch.iv.mode = mode.value; drawInputs(ch, ES.app.state, el); });
+        bar.appendChild(labelled("show", mode));
+      }
+      const readout = document.createElement("span");
+      readout.className = "readout";
+      bar.appendChild(readout);
+      const grid = document.createElement("div");
+      grid.className = "maps-grid input-grid";
+      const side = Math.max(1, Math.round(260 / p)) * p;
+      grid.style.gridTemplateColumns = "repeat(auto-fill, minmax(" + side + "px, " + side + "px))";
+      grid.style.setProperty("--map-side", side + "px");
+      const figs = sp.panels.map((pn, k) => {
+        const fig = document.createElement("figure");
+        fig.className = "map-panel";
+        const canvas = document.createElement("canvas");
+        const cap = document.createElement("figcaption");
+        cap.append(document.createElement("span"), document.createElement("span"));
+        fig.append(canvas, cap);
+        const cell = (ev) => {
+          const r = canvas.getBoundingClientRect();
+          const b = Math.floor(((ev.clientX - r.left) / r.width) * p), a = Math.floor(((ev.clientY - r.top) / r.height) * p);
+          return a >= 0 && a < p && b >= 0 && b < p ? a * p + b : -1;
+        };
+        canvas.addEventListener("click", (ev) => { const i = cell(ev); if (i >= 0) ES.app.setInput(i); });
+        canvas.addEventListener("mousemove", (ev) => {
+          const i = cell(ev);
+          if (i < 0) return;
+          const v = ch.iv.values[k][i];
+          const text = pn.labels ? pn.labels[v] : v !== v ? (pn.missing || "NaN") : fmtNum(pn.int ? Math.round(v) : v);
+          readout.textContent = inputText(sp, i) + " · " + pn.title + ": " + text;
+        });
+        canvas.addEventListener("mouseleave", () => { readout.textContent = ""; });
+        grid.appendChild(fig);
+        return fig;
+      });
+      el.replaceChildren(bar, grid);
+      ch.iv.figs = figs;
+    }
+    const inTrain = (i) => bitAt(sp.inTrain.data, 0, n, i);
+    ch.iv.values = sp.panels.map((pn) => panelValues(sp, pn, e));
+    sp.panels.forEach((pn, k) => {
+      const fig = ch.iv.figs[k], canvas = fig.firstChild, vals = ch.iv.values[k];
+      let lo, hi, lut = viridis();
+      if (pn.bits) { lut = new Uint8ClampedArray(256 * 3); [[214, 39, 40], [44, 160, 44]].forEach((c, s) => { for (let q = 0; q < 3; q++) lut[s * 255 * 3 + q] = c[q]; }); lo = 0; hi = 1; }
+      else {
+        lo = Infinity; hi = -Infinity;
+        for (let i = 0; i < n; i++) { const v = vals[i]; if (v < lo) lo = v; if (v > hi) hi = v; }
+        if (pn.diverging) { const m = Math.max(Math.abs(lo), Math.abs(hi)) || 1; lo = -m; hi = m; lut = diverging(); }
+      }
+      const ctx = paint(canvas, vals, p, p, lut, lo, hi);
+      if (sp.inTrain && ch.iv.mode !== "all") {
+        const img = ctx.getImageData(0, 0, p, p);
+        for (let i = 0; i < n; i++) {
+          const tr = inTrain(i);
+          const hide = (ch.iv.mode === "train" && !tr) || (ch.iv.mode === "test" && tr);
+          const dim = ch.iv.mode === "outline" && !tr;
+          if (hide) { img.data[i * 4] = img.data[i * 4 + 1] = img.data[i * 4 + 2] = 238; }
+          else if (dim) { for (let q = 0; q < 3; q++) img.data[i * 4 + q] = 0.45 * img.data[i * 4 + q] + 0.55 * 255; }
+        }
+        ctx.putImageData(img, 0, 0);
+      }
+      if (st.input >= 0 && st.input < n) {
+        const a = Math.floor(st.input / p), b = st.input % p;
+        ctx.fillStyle = "#000000";
+        ctx.fillRect(b, 0, 1, Math.max(0, a - 1)); ctx.fillRect(b, a + 2, 1, p);
+        ctx.fillRect(0, a, Math.max(0, b - 1), 1); ctx.fillRect(b + 2, a, p, 1);
+      }
+      const [title, scale] = fig.lastChild.children;
+      title.textContent = pn.title;
+      scale.textContent = pn.labels ? " red " + pn.labels[0] + ", green " + pn.labels[1] :
+        " " + fmtNum(lo) + " … " + fmtNum(hi) + (pn.unit ? " " + pn.unit : "");
+      fig.classList.toggle("selected", false);
+    });
+    const ro = el.querySelector(".readout");
+    if (ro && st.input >= 0 && st.input < n && !ro.matches(":hover")) {
+      ro.textContent = "selected: " + inputText(sp, st.input) + " · " + sp.panels.map((pn, k) => {
+        const v = ch.iv.values[k][st.input];
+        return pn.title.split(" (")[0] + " " + (pn.labels ? pn.labels[v] : v !== v ? (pn.missing || "NaN") : fmtNum(pn.int ? Math.round(v) : v));
+      }).join(", ");
+    }
+  }
+
+  // ---------------------------------------------------------------- probe traces (Plotly)
+  function probeChoice(sp, st) {
+    const p = sp.p;
+    for (let q = 0; q < sp.probes.length; q++) {
+      const pr = sp.probes[q];
+      for (let i = 0; i < pr.a.length; i++) if (pr.a[i] * p + pr.b[i] === st.input) return { q: q, i: i, hit: true };
+    }
+    return { q: 0, i: 0, hit: false };
+  }
+
+  function probeBar(ch) {
+    if (ch.pbar) return ch.pbar;
+    const sp = ch.spec, bar = document.createElement("div");
+    bar.className = "tbl-bar";
+    const sel = document.createElement("select");
+    sp.probes.forEach((pr, q) => pr.a.forEach((a, i) => {
+      const split = pr.inTrain[i] === 1 ? "train" : pr.inTrain[i] === 0 ? "test" : "split unknown";
+      option(sel, q + ":" + i, a + " + " + pr.b[i] + " = " + pr.label[i] + " (" + split + ") · probe " + pr.name);
+    }));
+    sel.addEventListener("change", () => {
+      const [q, i] = sel.value.split(":").map(Number), pr = sp.probes[q];
+      ES.app.setInput(pr.a[i] * sp.p + pr.b[i]);
+    });
+    const note = document.createElement("span");
+    note.className = "readout";
+    bar.append(labelled("input", sel), note);
+    ch.el.parentNode.insertBefore(bar, ch.el);
+    ch.pbar = { sel: sel, note: note };
+    return ch.pbar;
+  }
+
+  function probe(ch, st) {
+    const sp = ch.spec, c = probeChoice(sp, st), pr = sp.probes[c.q], i = c.i;
+    if (typeof document !== "undefined" && ch.el && ch.el.parentNode) {
+      const bar = probeBar(ch);
+      bar.sel.value = c.q + ":" + i;
+      bar.note.textContent = c.hit || st.input < 0 ? "" : "the selected input " + Math.floor(st.input / sp.p) + " + " +
+        (st.input % sp.p) + " is in no probe (epochscope analyze RUN --probe \"a+b\" traces it); showing the first probed input";
+    }
+    const x = pr.epochs.data, N = pr.a.length;
+    const col = (arr, j, w) => { const out = new Float32Array(x.length); const W = w || 1; for (let t = 0; t < x.length; t++) out[t] = arr.data[(t * N + i) * W + j]; return out; };
+    const data = [];
+    const line = (y, name, clr, extra) => data.push(Object.assign({ type: "scatter", mode: "lines", x: x, y: y, name: esc(name),
+      line: { color: color(clr), width: 1.6 }, hovertemplate: "%{y:.3g} at epoch %{x}<extra>" + esc(name) + "</extra>" }, extra || {}));
+    line(col(pr.logit_centred, 0), "correct logit − mean (total)", "#1d2330", { line: { color: "#1d2330", width: 2.6 } });
+    line(col(pr.dla_embed, 0), "embeddings", 7);
+    const H = pr.dla_heads.shape[2] || 1;
+    for (let h = 0; h < H; h++) line(col(pr.dla_heads, h, H), "head " + h, 1, { line: { color: color(1), width: 1.3, dash: ["solid", "dash", "dot", "dashdot"][h % 4] } });
+    line(col(pr.dla_mlp, 0), "MLP (total)", 2, { line: { color: color(2), width: 2.2 } });
+    const F = pr.dla_mlp_freq.shape[2] || 0;
+    for (let f = 0; f < F; f++) line(col(pr.dla_mlp_freq, f, F), "MLP via k = " + (pr.keyFreqs[f] !== undefined ? pr.keyFreqs[f] : f), 4 + f, { line: { color: color(4 + f), width: 1.3 } });
+    line(col(pr.dla_mlp_mean, 0), "MLP mean part", 2, { line: { color: color(2), width: 1, dash: "dot" } });
+    line(col(pr.dla_mlp_other, 0), "MLP other (not key freqs)", 3, { line: { color: color(3), width: 1.3, dash: "dash" } });
+    const S = pr.lens_logprob.shape[2] || 3;
+    for (let s = 0; s < S; s++) line(col(pr.lens_logprob, s, S), "lens: log p(correct) after " + (pr.stages[s] || s), 8 + s,
+      { yaxis: "y2", legendgroup: "lens", line: { color: ["#9aa0ad", "#5e6470", "#1d2330"][s % 3], width: 1.6 } });
+    const layout = baseLayout(ch, st, { height: 560 });
+    layout.yaxis = Object.assign(layout.yaxis, { domain: [0.42, 1], title: { text: "logit attribution to " + pr.label[i] } });
+    layout.yaxis2 = { domain: [0, 0.33], anchor: "x", title: { text: "log p(correct), logit lens" }, zeroline: false, gridcolor: "#e6e8ef", automargin: true };
+    layout.legend = { orientation: "v", x: 1.01, xanchor: "left", y: 1, font: { size: 11 } };
+    layout.margin.r = 210;
+    return timeDecor(ch, st, { data: data, layout: layout });
+  }
+
   // Overlays drawn over a Plotly chart in data coordinates (the epoch line, the selected point
   // of a trajectory): moving one is a style change, not a replot. Plotly's axes convert data
   // to pixels; the overlay follows zooming and resizing through plotly_afterplot.
@@ -665,6 +1057,9 @@
     clusters: { figure: clusters },
     maps: { draw: drawMaps },
     map2d: { figure: map2d },
+    atlas: { draw: drawAtlas },
+    input_grid: { draw: drawInputs },
+    probe: { figure: probe, onEpoch: moveOverlay, overlay: placeOverlay },
     table: { draw: drawTable },
     events: { draw: drawTable },
   };
