@@ -18,6 +18,9 @@ DYNAMICS = "neuron_dynamics"
 # The atlas coefficients travel as signed 8-bit codes times one float16 scale per neuron and
 # epoch (the largest |coefficient|): each coefficient keeps 1/127 of that neuron's largest.
 CODE_LEVELS = 127
+# The atlas is built before the heavy detail charts (it is the only view of most neurons) and
+# embeds every analysed epoch up to this many bytes; beyond it, evenly spread epochs.
+ATLAS_MAX_BYTES = 3_000_000
 
 
 def quantize_coefficients(coef: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -55,7 +58,7 @@ def _atlas_encode(ctx: BuildContext, rows: dict[str, np.ndarray]) -> dict[str, A
 
 
 @chart("neuron_atlas", "Every neuron at the epoch", "atlas", needs=(ATLAS,), follows=("epoch", "neuron"),
-       wide=True, heavy=2.5)
+       wide=True)
 def neuron_atlas(ctx: BuildContext) -> dict[str, Any]:
     _, all_epochs = ctx.array_epochs(ATLAS, ("coef",))
     for name in ("mean", "freqs", "residual"):
@@ -69,7 +72,7 @@ def neuron_atlas(ctx: BuildContext) -> dict[str, Any]:
     probe = BuildContext(ctx.bundle, type(ctx.store)())
     per_epoch = sum(probe.store.arrays[r["$a"]].size for r in _atlas_encode(probe, sample).values())
     per_epoch /= len(sample["epochs"])
-    keep = pick_epochs(all_epochs, int(ctx.budget_bytes // max(per_epoch, 1)), _turn_epochs(ctx))
+    keep = pick_epochs(all_epochs, int(ATLAS_MAX_BYTES // max(per_epoch, 1)), _turn_epochs(ctx))
     rows = _atlas_rows(ctx, all_epochs[keep])
     n, m, j = rows["freqs"].shape
     _thinned_note(ctx, "neuron_atlas", n, len(all_epochs))
@@ -112,24 +115,26 @@ def neuron_commitment(ctx: BuildContext) -> dict[str, Any]:
     z = np.where(committed[:, order] > 0, committed[:, order], np.nan)
     final = committed[-1, order]
     labels = [f"n{u} → k {f}" if f > 0 else f"n{u} (uncommitted)" for u, f in zip(order.tolist(), final.tolist())]
+    # Markers as embedded arrays (rows index the sorted rows); the page writes their hover text.
     points = []
     commit = ctx.optional_summary(DYNAMICS, ("commitment_epoch",))
-    pos = {int(u): i for i, u in enumerate(order.tolist())}
+    pos = np.empty(len(order), dtype=np.int64)
+    pos[order] = np.arange(len(order))
     if commit is not None and len(commit) == len(order):
-        have = [u for u in order.tolist() if commit[u] >= 0]
-        points.append({"name": "commitment epoch", "x": [int(commit[u]) for u in have],
-                       "y": [labels[pos[u]] for u in have], "symbol": "line-ns-open", "color": "#ffffff",
-                       "text": [f"neuron {u} committed to k = {final[pos[u]]} from epoch {int(commit[u])}" for u in have]})
+        have = order[np.asarray(commit)[order] >= 0]
+        points.append({"name": "commitment epoch", "x": ctx.store.add_int(np.asarray(commit)[have]),
+                       "rows": ctx.store.add_int(pos[have]), "symbol": "line-ns-open", "color": "#1d2330",
+                       "hover": "%{y}: committed to its final k from epoch %{x}"})
     sw = _switch_table(ctx)
-    if sw is not None:
-        e, u, f, t = sw
-        ok = [i for i in range(len(e)) if int(u[i]) in pos]
-        points.append({"name": "switch", "x": [int(e[i]) for i in ok], "y": [labels[pos[int(u[i])]] for i in ok],
-                       "symbol": "x", "color": "#ff3b30",
-                       "text": [f"neuron {int(u[i])} switched k {int(f[i])} → {int(t[i])} at epoch {int(e[i])}" for i in ok]})
+    if sw is not None and len(sw[0]):
+        e, u, f, t = (np.asarray(v, dtype=np.int64) for v in sw)
+        ok = (u >= 0) & (u < len(order))
+        points.append({"name": "switch", "x": ctx.store.add_int(e[ok]), "rows": ctx.store.add_int(pos[u[ok]]),
+                       "symbol": "x", "color": "#ff3b30", "custom": [ctx.store.add_int(f[ok]), ctx.store.add_int(t[ok])],
+                       "hover": "%{y}: switched k %{customdata[0]} → %{customdata[1]} at epoch %{x}"})
     return {"x": ctx.store.add_int(epochs), "z": ctx.store.add_float(z), "yLabels": labels,
             "zTitle": "committed k", "yTitle": "neurons (sorted by final frequency, then commitment)",
-            "points": points, "rowsPerPx": 1, "colorscale": "Turbo", "neuronRows": [int(u) for u in order]}
+            "points": points, "rowsPerPx": 1, "colorscale": "Jet", "neuronRows": [int(u) for u in order]}
 
 
 def _switch_table(ctx: BuildContext) -> tuple[np.ndarray, ...] | None:
@@ -173,11 +178,16 @@ def neuron_commitment_curve(ctx: BuildContext) -> dict[str, Any]:
             "y2Title": "switches (cumulative)"}
 
 
-def _table(columns: list[tuple[str, str, Any]]) -> dict[str, Any]:
-    cols = [{"name": name, "type": kind, "data": [None if (isinstance(v, float) and not np.isfinite(v)) else v
-                                                  for v in np.asarray(values).tolist()]}
-            for name, kind, values in columns]
-    return {"columns": cols, "rows": len(cols[0]["data"]) if cols else 0}
+def _table(ctx: BuildContext, columns: list[tuple[str, str, Any]]) -> dict[str, Any]:
+    """A `table` spec: integer columns as embedded arrays, the others as JSON lists."""
+    cols = []
+    for name, kind, values in columns:
+        if kind == "int":
+            data: Any = ctx.store.add_int(values)
+        else:
+            data = [None if (isinstance(v, float) and not np.isfinite(v)) else v for v in np.asarray(values).tolist()]
+        cols.append({"name": name, "type": kind, "data": data})
+    return {"columns": cols, "rows": int(len(np.asarray(columns[0][2]))) if columns else 0}
 
 
 @chart("neuron_switches", "Frequency switches", "table", needs=(DYNAMICS,))
@@ -187,7 +197,7 @@ def neuron_switches(ctx: BuildContext) -> dict[str, Any]:
         raise Unavailable("neuron_dynamics has no switch table")
     if not len(sw[0]):
         raise Unavailable("no neuron switched its committed frequency")
-    return _table([("epoch", "int", sw[0]), ("neuron", "int", sw[1]), ("from k", "int", sw[2]), ("to k", "int", sw[3])])
+    return _table(ctx, [("epoch", "int", sw[0]), ("neuron", "int", sw[1]), ("from k", "int", sw[2]), ("to k", "int", sw[3])])
 
 
 @chart("transient_frequencies", "Transient frequencies", "table", needs=(DYNAMICS,))
@@ -197,7 +207,7 @@ def transient_frequencies(ctx: BuildContext) -> dict[str, Any]:
         raise Unavailable("no transient frequency: none reached 5% of the neurons and then fell below 10%")
     get = lambda name: ctx.summary(DYNAMICS, (f"transient_{name}",))  # noqa: E731
     disappear = np.asarray(get("disappear"), dtype=np.int64)
-    return _table([("k", "int", freq), ("rise epoch", "int", get("rise")), ("peak epoch", "int", get("peak")),
+    return _table(ctx, [("k", "int", freq), ("rise epoch", "int", get("rise")), ("peak epoch", "int", get("peak")),
                    ("peak share", "num", get("peak_share")), ("peak neurons", "int", get("peak_count")),
                    ("disappears", "str", [str(d) if d >= 0 else "(ends at 5–10%)" for d in disappear]),
                    ("final share", "num", get("final_share")), ("homeless", "int", get("homeless"))])

@@ -121,8 +121,12 @@ def _class_traces(ctx: BuildContext, artifact: str, name: str, **style: Any) -> 
 def input_class_accuracy(ctx: BuildContext) -> dict[str, Any]:
     traces = _class_traces(ctx, INPUTS, "class_acc")
     if ctx.has_per_epoch(GRADUATION, ("graduated_share",)):
-        for t in _class_traces(ctx, GRADUATION, "graduated_share", dash="dot", group="graduated"):
+        for i, t in enumerate(_class_traces(ctx, GRADUATION, "graduated_share", dash="dot", group="graduated")):
             t["name"] = f"{t['name']}: graduated"
+            if i:  # one legend entry toggles every class's graduated share
+                t["legend"] = False
+            else:
+                t["legendName"] = "share graduated (dotted, per class)"
             traces.append(t)
     return {"traces": traces, "yTitle": "accuracy (solid), share graduated (dotted)", "yRange": [-0.02, 1.02]}
 
@@ -131,10 +135,14 @@ def input_class_accuracy(ctx: BuildContext) -> dict[str, Any]:
        follows=("epoch",))
 def input_class_loss(ctx: BuildContext) -> dict[str, Any]:
     traces = _class_traces(ctx, INPUTS, "class_loss")
-    for t in _class_traces(ctx, INPUTS, "class_margin", dash="dot"):
+    for i, t in enumerate(_class_traces(ctx, INPUTS, "class_margin", dash="dot", group="margin")):
         t["name"] = f"{t['name']}: margin"
         t["yaxis"] = "y2"
         t["visible"] = "legendonly"
+        if i:
+            t["legend"] = False
+        else:
+            t["legendName"] = "mean margin (dotted, per class)"
         traces.append(t)
     return {"traces": traces, "yTitle": "mean cross-entropy loss", "logy": True, "logToggle": True,
             "y2Title": "mean margin (logits, dotted)"}

@@ -168,6 +168,7 @@
         hovertemplate: "%{y:.4g} at epoch %{x}<extra>" + esc(t.name) + "</extra>",
       };
       if (t.visible) tr.visible = t.visible;
+      if (t.legendName) tr.name = esc(t.legendName); // one legend entry for a group; hover names the trace
       if (t.group) tr.legendgroup = t.group;
       if (t.fill) { tr.fill = t.fill; tr.fillcolor = "rgba(31,119,180,0.15)"; }
       if (t.k && t.col === undefined) {
@@ -371,9 +372,13 @@
       colorbar: { title: { text: esc(sp.zTitle || ""), side: "right" }, thickness: 12 },
       hovertemplate: "%{y} at epoch %{x}: %{z:.3g}<extra></extra>" }];
     // Markers on the rows (e.g. each neuron's switches and commitment epoch); y: row labels.
-    (sp.points || []).forEach((pt) => data.push({ type: "scatter", mode: "markers", x: pt.x, y: pt.y.map(esc),
-      text: pt.text.map(esc), name: esc(pt.name), hovertemplate: "%{text}<extra></extra>", showlegend: true,
-      marker: { symbol: pt.symbol || "x", size: 6, color: pt.color || "#d62728", line: { width: 1.5, color: pt.color || "#d62728" } } }));
+    (sp.points || []).forEach((pt) => {
+      const rows = pt.rows.data, tr = { type: "scatter", mode: "markers", x: pt.x.data, y: Array.from(rows, (r) => ch.cache.y[r]),
+        name: esc(pt.name), hovertemplate: esc(pt.hover) + "<extra></extra>", showlegend: true,
+        marker: { symbol: pt.symbol || "x", size: 6, color: pt.color || "#d62728", line: { width: 1.5, color: pt.color || "#d62728" } } };
+      if (pt.custom) tr.customdata = Array.from(rows, (_, i) => pt.custom.map((c) => c.data[i]));
+      data.push(tr);
+    });
     const layout = baseLayout(ch, st, { showlegend: !!(sp.points && sp.points.length) });
     layout.yaxis.title = { text: esc(sp.yTitle || "") };
     layout.yaxis.type = "category";
@@ -751,7 +756,7 @@
     const keep = [];
     for (let u = 0; u < M; u++) {
       const k = fr[(e * M + u) * J];
-      if (am.filter.freq && k !== am.filter.freq) continue;
+      if (am.filter.freq && (k !== am.filter.freq || !(sp.scale.data[e * M + u] > 0))) continue;
       if (sp.group && am.filter.cluster !== "all") {
         const g = atlasAt(sp.group, ch.shownEpoch, u, M);
         if (am.filter.cluster === "in" ? !g : am.filter.cluster === "out" ? g : g !== mine || !g) continue;
@@ -763,7 +768,9 @@
       keep.push(u);
     }
     const r = (u) => res[e * M + u];
-    if (am.filter.sort === "freq") keep.sort((a, b) => fr[(e * M + a) * J] - fr[(e * M + b) * J] || r(a) - r(b) || a - b);
+    const flat = (u) => !(sp.scale.data[e * M + u] > 0);  // a constant map: no frequency to show
+    const fk = (u) => (flat(u) ? 1e9 : fr[(e * M + u) * J]);
+    if (am.filter.sort === "freq") keep.sort((a, b) => fk(a) - fk(b) || r(a) - r(b) || a - b);
     else if (am.filter.sort === "residual") keep.sort((a, b) => r(b) - r(a) || a - b);
     const pages = Math.max(1, Math.ceil(keep.length / ATLAS_PAGE));
     if (am.lastNeuron !== st.neuron) {
@@ -792,9 +799,9 @@
         canvas.addEventListener("click", () => ES.app.setNeuron(Number(fig.dataset.id)));
       }
       fig.dataset.id = u;
-      const k = fr[(e * M + u) * J], rv = r(u);
+      const k = flat(u) ? 0 : fr[(e * M + u) * J], rv = r(u);
       const [label, badge] = fig.lastChild.children;
-      label.textContent = "n" + u + " · r " + (rv === rv ? rv.toFixed(2) : "?");
+      label.textContent = "n" + u + (flat(u) ? " · constant" : " · r " + (rv === rv ? rv.toFixed(2) : "?"));
       badge.textContent = k > 0 ? "k = " + k : "";
       badge.hidden = !(k > 0);
       fig.classList.toggle("selected", u === st.neuron);
