@@ -132,9 +132,29 @@ def neuron_commitment(ctx: BuildContext) -> dict[str, Any]:
         points.append({"name": "switch", "x": ctx.store.add_int(e[ok]), "rows": ctx.store.add_int(pos[u[ok]]),
                        "symbol": "x", "color": "#ff3b30", "custom": [ctx.store.add_int(f[ok]), ctx.store.add_int(t[ok])],
                        "hover": "%{y}: switched k %{customdata[0]} → %{customdata[1]} at epoch %{x}"})
+    scale, ticks = _frequency_colours(committed, final)
     return {"x": ctx.store.add_int(epochs), "z": ctx.store.add_float(z), "yLabels": labels,
             "zTitle": "committed k", "yTitle": "neurons (sorted by final frequency, then commitment)",
-            "points": points, "rowsPerPx": 1, "colorscale": "Jet", "neuronRows": [int(u) for u in order]}
+            "points": points, "rowsPerPx": 1, "colorscale": scale, "zmin": 0.5,
+            "zmax": int(committed.max()) + 0.5 if committed.size else 1.5, "zTicks": ticks,
+            "neuronRows": True}
+
+
+def _frequency_colours(committed: np.ndarray, final: np.ndarray, top: int = 10) -> tuple[list, dict]:
+    """A stepwise colour scale over k = 1..max: the (up to `top`) most common final frequencies
+    get distinct palette colours, every other frequency light grey (neighbouring k, often all key
+    frequencies, would look alike on a continuous scale)."""
+    from epochscope.generator.palette import PALETTE
+
+    kmax = max(int(committed.max()) if committed.size else 1, 1)
+    counts = np.bincount(final[final > 0], minlength=kmax + 1) if (final > 0).any() else np.zeros(kmax + 1, int)
+    main = [int(k) for k in np.argsort(-counts, kind="stable")[:top] if counts[k] > 0]
+    colour = {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(sorted(main))}
+    scale = []
+    for k in range(1, kmax + 1):
+        c = colour.get(k, "#c8ccd6")
+        scale += [[(k - 1) / kmax, c], [k / kmax, c]]
+    return scale, {"tickvals": sorted(main), "ticktext": [f"k = {k}" for k in sorted(main)]}
 
 
 def _switch_table(ctx: BuildContext) -> tuple[np.ndarray, ...] | None:

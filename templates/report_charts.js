@@ -371,6 +371,8 @@
     const data = [{ type: "heatmap", x: sp.x.data, y: ch.cache.y, z: ch.cache.z, colorscale: sp.colorscale || "Viridis",
       colorbar: { title: { text: esc(sp.zTitle || ""), side: "right" }, thickness: 12 },
       hovertemplate: "%{y} at epoch %{x}: %{z:.3g}<extra></extra>" }];
+    if (sp.zmin !== undefined) { data[0].zmin = sp.zmin; data[0].zmax = sp.zmax; }
+    if (sp.zTicks) { data[0].colorbar.tickvals = sp.zTicks.tickvals; data[0].colorbar.ticktext = sp.zTicks.ticktext.map(esc); }
     // Markers on the rows (e.g. each neuron's switches and commitment epoch); y: row labels.
     (sp.points || []).forEach((pt) => {
       const rows = pt.rows.data, tr = { type: "scatter", mode: "markers", x: pt.x.data, y: Array.from(rows, (r) => ch.cache.y[r]),
@@ -502,7 +504,7 @@
     if (sp.withMaps) layout.xaxis.range = [sp.freqs[0] - 0.5, sp.freqs[sp.freqs.length - 1] + 1.8];
     layout.yaxis = { type: "category", autorange: "reversed", ticks: "", showgrid: false, tickvals: tickvals,
       ticktext: ticktext, tickfont: { size: 10 }, automargin: true,
-      zeroline: false, title: { text: "neurons by cluster (drag to zoom, double-click to reset)" } };
+      zeroline: false, title: { text: "neurons by cluster (drag to zoom)" } };
     if (n <= 64) { layout.yaxis.tickvals = undefined; layout.yaxis.ticktext = undefined; }
     layout.xaxis.showgrid = false;
     const pos = order.indexOf(st.neuron);
