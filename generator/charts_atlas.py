@@ -114,7 +114,7 @@ def neuron_commitment(ctx: BuildContext) -> dict[str, Any]:
     order = _final_order(ctx, committed)
     z = np.where(committed[:, order] > 0, committed[:, order], np.nan)
     final = committed[-1, order]
-    labels = [f"n{u} → k {f}" if f > 0 else f"n{u} (uncommitted)" for u, f in zip(order.tolist(), final.tolist())]
+    labels = [f"n{u} → k {f}" if f > 0 else f"n{u} (uncommitted)" for u, f in zip(order.tolist(), final.tolist(), strict=True)]
     # Markers as embedded arrays (rows index the sorted rows); the page writes their hover text.
     points = []
     commit = ctx.optional_summary(DYNAMICS, ("commitment_epoch",))

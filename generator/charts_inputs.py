@@ -67,7 +67,7 @@ def input_maps(ctx: BuildContext) -> dict[str, Any]:
             {"title": "correct", "bits": _bits(ctx, correct), "colors": ["#d62728", "#2ca02c"],
              "labels": ["wrong", "correct"]},
             {"title": "loss (log10)", "z": ctx.store.add_quantized(np.log10(np.maximum(loss, LOSS_FLOOR)), lead=1),
-             "unit": "log10 loss"},
+             "unit": "log10 loss", "log10": True},
             {"title": "margin (correct − best other logit)",
              "z": ctx.store.add_quantized(np.asarray(margin, dtype=np.float32), lead=1), "unit": "logits",
              "diverging": True},
@@ -128,7 +128,7 @@ def input_class_accuracy(ctx: BuildContext) -> dict[str, Any]:
             else:
                 t["legendName"] = "share graduated (dotted, per class)"
             traces.append(t)
-    return {"traces": traces, "yTitle": "accuracy (solid), share graduated (dotted)", "yRange": [-0.02, 1.02]}
+    return {"traces": traces, "yTitle": "accuracy; graduated (dotted)", "yRange": [-0.02, 1.02]}
 
 
 @chart("input_class_loss", "Loss and margin by input class", "lines", needs=(INPUTS,), epoch_axis=True,
@@ -201,4 +201,6 @@ def probe_traces(ctx: BuildContext) -> dict[str, Any]:
         raise Unavailable("; ".join(reasons))
     p = int(ctx.bundle.config.get("p") or 0) or int(max(max(pr["a"] + pr["b"] + [0]) for pr in probes)) + 1
     heads = ctx.bundle.config.get("n_heads")
-    return {"probes": probes, "p": p, "heads": int(heads) if heads else None}
+    first = probes[0]
+    return {"probes": probes, "p": p, "heads": int(heads) if heads else None,
+            "defaultInput": int(first["a"][0] * p + first["b"][0]) if first["a"] else -1}

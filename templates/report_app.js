@@ -430,6 +430,11 @@
     if (fromHash.neuron !== undefined) st.neuron = clampInt(fromHash.neuron, page.limits.neuron || 1);
     if (fromHash.head !== undefined) st.head = clampInt(fromHash.head, page.limits.head || 1);
     if (fromHash.input !== undefined) st.input = Math.max(-1, Math.round(fromHash.input));
+    else {
+      // A chart may name the input to select first (the probe traces: their first input).
+      const named = Object.values(page.charts).find((c) => c.spec && c.spec.defaultInput >= 0);
+      if (named) st.input = named.spec.defaultInput;
+    }
     if (fromHash.logy) st.logy = fromHash.logy;
     if (fromHash.logx) st.logx = fromHash.logx;
     if (fromHash.events !== undefined) st.events = fromHash.events;

@@ -883,7 +883,7 @@
           const i = cell(ev);
           if (i < 0) return;
           const v = ch.iv.values[k][i];
-          const text = pn.labels ? pn.labels[v] : v !== v ? (pn.missing || "NaN") : fmtNum(pn.int ? Math.round(v) : v);
+          const text = pn.labels ? pn.labels[v] : v !== v ? (pn.missing || "NaN") : fmtNum(pn.log10 ? Math.pow(10, v) : pn.int ? Math.round(v) : v);
           readout.textContent = inputText(sp, i) + " · " + pn.title + ": " + text;
         });
         canvas.addEventListener("mouseleave", () => { readout.textContent = ""; });
@@ -918,7 +918,7 @@
       }
       if (st.input >= 0 && st.input < n) {
         const a = Math.floor(st.input / p), b = st.input % p;
-        ctx.fillStyle = "#000000";
+        ctx.fillStyle = "rgba(0, 0, 0, 0.4)"; // a light crosshair: the cell itself stays visible
         ctx.fillRect(b, 0, 1, Math.max(0, a - 1)); ctx.fillRect(b, a + 2, 1, p);
         ctx.fillRect(0, a, Math.max(0, b - 1), 1); ctx.fillRect(b + 2, a, p, 1);
       }
@@ -932,7 +932,8 @@
     if (ro && st.input >= 0 && st.input < n && !ro.matches(":hover")) {
       ro.textContent = "selected: " + inputText(sp, st.input) + " · " + sp.panels.map((pn, k) => {
         const v = ch.iv.values[k][st.input];
-        return pn.title.split(" (")[0] + " " + (pn.labels ? pn.labels[v] : v !== v ? (pn.missing || "NaN") : fmtNum(pn.int ? Math.round(v) : v));
+        if (pn.labels) return pn.labels[v];
+        return pn.title.split(" (")[0] + " " + (v !== v ? (pn.missing || "NaN") : fmtNum(pn.log10 ? Math.pow(10, v) : pn.int ? Math.round(v) : v));
       }).join(", ");
     }
   }
@@ -998,6 +999,9 @@
     layout.yaxis2 = { domain: [0, 0.33], anchor: "x", title: { text: "log p(correct), logit lens" }, zeroline: false, gridcolor: "#e6e8ef", automargin: true };
     layout.legend = { orientation: "v", x: 1.01, xanchor: "left", y: 1, font: { size: 11 } };
     layout.margin.r = 210;
+    layout.xaxis.anchor = "y2"; // one epoch axis, under the lens panel
+    layout.shapes.push({ type: "line", xref: "paper", yref: "paper", x0: 0, x1: 1, y0: 0.375, y1: 0.375,
+      line: { color: "#c8ccd6", width: 1 } });
     return timeDecor(ch, st, { data: data, layout: layout });
   }
 
