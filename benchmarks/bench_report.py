@@ -37,7 +37,12 @@ MB = 1_000_000
 def synthetic(path: Path, per_input: bool = False) -> Path:
     import _paths  # noqa: F401 - the repository root on sys.path
 
-    from tests.synthetic import ALL_ANALYSES, PER_INPUT_ANALYSES, SyntheticRun, write_synthetic_bundle
+    from tests.synthetic import (
+        ALL_ANALYSES,
+        PER_INPUT_ANALYSES,
+        SyntheticRun,
+        write_synthetic_bundle,
+    )
 
     analyses = ALL_ANALYSES + PER_INPUT_ANALYSES if per_input else ALL_ANALYSES
     return write_synthetic_bundle(path, SyntheticRun(name="nanda2023-synthetic", analyses=analyses))

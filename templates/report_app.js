@@ -118,6 +118,22 @@
     return ch.busy;
   }
 
+  // A chart's resolved spec (its arrays decoded), e.g. for another chart that borrows its data.
+  function specOf(name) {
+    const ch = charts[name];
+    if (!ch) return Promise.resolve(null);
+    if (ch.spec) return Promise.resolve(ch.spec);
+    return store.resolve(ch.raw).then((spec) => (ch.spec = ch.spec || spec));
+  }
+
+  function redraw(name) {
+    const ch = charts[name];
+    if (!ch || ch.status !== "ok") return Promise.resolve();
+    if (ch.visible) return draw(ch);
+    ch.dirty = true;
+    return Promise.resolve();
+  }
+
   // Before plotly.js runs: a static drawing of the chart's figure (see chart_preview.js).
   function preview(ch) {
     if (!ES.kinds[ch.kind].draw) ES.preview.show(ch, store, (c) => ES.kinds[c.kind].figure(c, st), stats);
@@ -451,7 +467,7 @@
   }
 
   ES.app = { state: st, charts: charts, stats: stats, setEpoch: setEpoch, setNeuron: setNeuron,
-    setHead: setHead, setInput: setInput, select: select, toggleScale: toggleScale, setEvents: setEvents, setKind: setKind,
+    setHead: setHead, setInput: setInput, select: select, specOf: specOf, redraw: redraw, toggleScale: toggleScale, setEvents: setEvents, setKind: setKind,
     setSidebar: setSidebar, setSmooth: setSmooth,
     snap: () => snap, ready: null };
   ES.app.ready = start().catch((err) => console.error("epochscope: start failed:", err));

@@ -552,6 +552,22 @@
     return out;
   }
 
+  // A neuron without a stored full-resolution map: draw its atlas reconstruction instead (the
+  // atlas chart's arrays are decoded on first need; the maps redraw when they are ready).
+  function rebuildFromAtlas(ch, st, canvas, id) {
+    const atlas = ES.app.charts.neuron_atlas;
+    if (!atlas || atlas.status !== "ok") return false;
+    if (!atlas.spec) {
+      if (!ch.askedAtlas) { ch.askedAtlas = true; ES.app.specOf("neuron_atlas").then(() => ES.app.redraw(ch.name)); }
+      return false;
+    }
+    const sp = atlas.spec;
+    if (id < 0 || id >= sp.neurons) return false;
+    const e = ES.nearest(sp.epochs.data, st.epoch);
+    paint(canvas, atlasMap(sp, atlasModel(atlas), e, id), sp.p, sp.p, viridis());
+    return true;
+  }
+
   function drawMaps(ch, st, el) {
     const sp = ch.spec;
     const e = ES.nearest(sp.epochs.data, st.epoch);
@@ -607,6 +623,13 @@
       badge.hidden = !freq;
       canvas.width = W; canvas.height = H;
       const ctx = canvas.getContext("2d");
+      fig.classList.remove("rebuilt");
+      if (p.m < 0 && sp.mode === "neuron" && rebuildFromAtlas(ch, st, canvas, p.id)) {
+        fig.classList.remove("missing");
+        fig.classList.add("rebuilt");
+        fig.title = "No full-resolution map is stored for this neuron: rebuilt from its Fourier terms (Every neuron section)";
+        return;
+      }
       if (p.m < 0) {
         fig.classList.add("missing");
         ctx.fillStyle = "#eef0f5"; ctx.fillRect(0, 0, W, H);

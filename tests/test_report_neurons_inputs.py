@@ -215,6 +215,15 @@ def test_sections_in_the_browser(browser, synthetic_report):
     target = _panels(opened)[0]
     opened.page.click("#c-neuron_atlas figure canvas")
     assert str(opened.evaluate("ES.app.state.neuron")) == target
+    # a neuron with no stored full-resolution map: the maps chart draws its atlas reconstruction
+    show(opened, "neuron_maps")
+    stored = opened.evaluate("ES.app.charts.neuron_maps.spec.stored")
+    other = next(u for u in range(150) if u not in stored)
+    opened.evaluate("(u) => ES.app.setNeuron(u)", other)
+    settle(opened)
+    opened.page.wait_for_function("(u) => { const f = document.querySelector('#c-neuron_maps figure'); "
+                                  "return f && f.dataset.id === String(u) && f.classList.contains('rebuilt'); }",
+                                  arg=other, timeout=5000)
     # clicking an input on a map selects it; the probe chart follows when it is probed
     show(opened, "probe_traces")
     spec = opened.evaluate("ES.app.charts.probe_traces.spec.probes[0]")
