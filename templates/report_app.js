@@ -459,6 +459,12 @@
     if (fromHash.smooth !== undefined) st.smooth = fromHash.smooth;
     wireControls();
     syncControls();
+    // Kinds whose height is known from their spec reserve it before they draw (no layout jumps).
+    Object.values(charts).forEach((ch) => {
+      const kind = ES.kinds[ch.kind];
+      const px = kind && kind.reserve && ch.status === "ok" ? kind.reserve(ch.raw, ch.el.clientWidth) : 0;
+      if (px > 0) ch.el.style.minHeight = px + "px";
+    });
     if (fromHash.view && document.getElementById("c-" + fromHash.view)) {
       st.view = fromHash.view;
       document.getElementById("c-" + fromHash.view).scrollIntoView({ block: "start" });

@@ -765,6 +765,14 @@
     am.els = { grid: grid, where: where, prev: prev, next: next };
   }
 
+  // Height the atlas will take (its first page), reserved before it draws so that drawing it
+  // does not push the charts below it out of view.
+  function atlasHeight(sp, width) {
+    const side = Math.max(1, Math.round(100 / sp.p)) * sp.p;
+    const cols = Math.max(1, Math.floor((width + 8) / (side + 8)));
+    return 44 + Math.ceil(Math.min(ATLAS_PAGE, sp.neurons) / cols) * (side + 8 + 22);
+  }
+
   function atlasAt(group, epoch, u, n) {
     if (!group) return null;
     const i = ES.nearest(group.epochs.data, epoch);
@@ -1087,16 +1095,17 @@
   ES.eventColor = eventColor;
   ES.kinds = {
     lines: { figure: lines, onEpoch: moveOverlay, overlay: placeOverlay },
-    heatmap_time: { figure: heatmapTime, onEpoch: moveOverlay, overlay: placeOverlay },
+    heatmap_time: { figure: heatmapTime, onEpoch: moveOverlay, overlay: placeOverlay,
+      reserve: (sp) => (sp.rowsPerPx ? Math.min(760, 120 + 9 * sp.yLabels.length) : 0) },
     profile: { figure: profile, onEpoch: newProfile },
     trajectory: { figure: trajectory, onEpoch: moveOverlay, overlay: placeOverlay },
     clusters: { figure: clusters },
     maps: { draw: drawMaps },
     map2d: { figure: map2d },
-    atlas: { draw: drawAtlas },
-    input_grid: { draw: drawInputs },
-    probe: { figure: probe, onEpoch: moveOverlay, overlay: placeOverlay },
-    table: { draw: drawTable },
+    atlas: { draw: drawAtlas, reserve: atlasHeight },
+    input_grid: { draw: drawInputs, reserve: (sp) => 60 + Math.max(1, Math.round(260 / sp.p)) * sp.p },
+    probe: { figure: probe, onEpoch: moveOverlay, overlay: placeOverlay, reserve: () => 600 },
+    table: { draw: drawTable, reserve: (sp) => (sp.rows ? 84 + 29 * Math.min(PAGE_ROWS, sp.rows) : 0) },
     events: { draw: drawTable },
   };
 })(window.ES);
