@@ -15,7 +15,6 @@ from epochscope.archives import open_bundle
 from epochscope.collectors.analysis import analyze
 from epochscope.collectors.analysis.atlas import atlas_maps
 from epochscope.generator import render_report
-from epochscope.generator.charts_atlas import dequantize_coefficients, quantize_coefficients
 from tests.browser_helpers import needs_chromium, open_report, plot_point, settle, show
 from tests.synthetic import ALL_ANALYSES, PER_INPUT_ANALYSES, SyntheticRun, write_synthetic_bundle
 from tests.test_report import decode, page_data
@@ -69,6 +68,9 @@ def test_sections_are_drawn_and_not_twice(analysed, report):
 
 
 def test_coefficient_codes_keep_the_atlas_maps(analysed, report):
+    # imported here, not at the top: importing it first would change the registry order
+    from epochscope.generator.charts_atlas import dequantize_coefficients
+
     html, data = report
     sp = data["charts"]["neuron_atlas"]["spec"]
     with open_bundle(analysed) as b:
@@ -93,6 +95,8 @@ def test_coefficient_codes_keep_the_atlas_maps(analysed, report):
 
 
 def test_quantize_round_trip_bound():
+    from epochscope.generator.charts_atlas import dequantize_coefficients, quantize_coefficients
+
     rng = np.random.default_rng(3)
     coef = rng.normal(0, 1, (4, 7, 2, 8)) * rng.uniform(0, 5, (4, 7, 1, 1))
     coef[0, 0] = 0.0  # a constant map: scale 0 must not divide by zero
