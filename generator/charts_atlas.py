@@ -195,7 +195,7 @@ def neuron_commitment_curve(ctx: BuildContext) -> dict[str, Any]:
         traces.append({**array_trace(ctx, epochs, cum, "frequency switches so far", color=3, dash="dot"),
                        "yaxis": "y2"})
     return {"traces": traces, "yTitle": f"share of the {m} neurons", "yRange": [-0.02, 1.02],
-            "y2Title": "switches (cumulative)"}
+            "y2Title": "switches (cumulative)", "y2Min0": True}
 
 
 def _table(ctx: BuildContext, columns: list[tuple[str, str, Any]]) -> dict[str, Any]:

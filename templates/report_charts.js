@@ -191,7 +191,7 @@
     if (sp.xTitle) layout.xaxis.title = { text: esc(sp.xTitle) };
     if (sp.yRange && !st.logy.has(ch.name)) layout.yaxis.range = sp.yRange.slice();
     if (sp.y2Title) layout.yaxis2 = { overlaying: "y", side: "right", title: { text: esc(sp.y2Title) },
-      showgrid: false, zeroline: false, automargin: true };
+      showgrid: false, zeroline: false, automargin: true, rangemode: sp.y2Min0 ? "tozero" : "normal" };
     (sp.vlines || []).forEach((v) => {
       layout.shapes.push({ type: "line", xref: "x", yref: "paper", x0: v.x, x1: v.x, y0: 0, y1: 1,
         line: { color: "#8a90a0", width: 1, dash: "dot" } });
@@ -1105,7 +1105,8 @@
     atlas: { draw: drawAtlas, reserve: atlasHeight },
     input_grid: { draw: drawInputs, reserve: (sp) => 60 + Math.max(1, Math.round(260 / sp.p)) * sp.p },
     probe: { figure: probe, onEpoch: moveOverlay, overlay: placeOverlay, reserve: () => 600 },
-    table: { draw: drawTable, reserve: (sp) => (sp.rows ? 84 + 29 * Math.min(PAGE_ROWS, sp.rows) : 0) },
+    // The rows scroll inside a box of at most 640 px (report.css .tbl-wrap); the bar and pager add ~80.
+    table: { draw: drawTable, reserve: (sp) => (sp.rows ? Math.min(720, 84 + 29 * Math.min(PAGE_ROWS, sp.rows)) : 0) },
     events: { draw: drawTable },
   };
 })(window.ES);
