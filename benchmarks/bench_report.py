@@ -189,6 +189,14 @@ def epoch_changes(report: Path, groups: list[str], steps: int = 12) -> dict[str,
         snap = page.evaluate("Array.from(ES.app.snap())")
         picks = [snap[int(i)] for i in np.linspace(0, len(snap) - 1, steps)]
         for gid in groups:
+            # Draw every chart of the group once (a group may be taller than the screen), then
+            # measure with the group's top in view.
+            for card in page.evaluate("(id) => Array.from(document.querySelectorAll('#' + id + ' .chart-card'))"
+                                      ".map(c => c.id)", gid):
+                page.evaluate("(c) => document.getElementById(c).scrollIntoView({block: 'center'})", card)
+                page.wait_for_function("(c) => { const e = document.getElementById(c); "
+                                       "return e.dataset.status !== 'ok' || !!e.dataset.drawn; }", arg=card,
+                                       timeout=30000)
             page.evaluate("(id) => document.getElementById(id).scrollIntoView({block: 'start'})", gid)
             page.wait_for_timeout(400)
             page.evaluate("() => Promise.all(Object.values(ES.app.charts).map(c => c.busy))")

@@ -693,8 +693,12 @@
   }
 
   function paint(canvas, values, W, H, lut, lo, hi) {
-    canvas.width = W; canvas.height = H;
-    const ctx = canvas.getContext("2d"), img = ctx.createImageData(W, H);
+    // Resizing a canvas reallocates its backing store: only when the size changes.
+    if (canvas.width !== W) canvas.width = W;
+    if (canvas.height !== H) canvas.height = H;
+    const ctx = canvas.getContext("2d");
+    if (!canvas._img || canvas._img.width !== W || canvas._img.height !== H) canvas._img = ctx.createImageData(W, H);
+    const img = canvas._img;
     if (lo === undefined) {
       lo = Infinity; hi = -Infinity;
       for (let q = 0; q < values.length; q++) { const v = values[q]; if (v < lo) lo = v; if (v > hi) hi = v; }
