@@ -1,11 +1,12 @@
 """Report benchmark: a nanda2023-sized run (p=113, d_model=128, d_mlp=512, 100 analysed
 checkpoints, 25 000 epochs of metrics) rendered as a report, against the naive alternative.
 
-    python benchmarks/bench_report.py [BUNDLE] [--repeat 5] [--keep DIR]
+    python benchmarks/bench_report.py [BUNDLE] [--repeat 5] [--keep DIR] [--per-input]
     python benchmarks/bench_report.py BUNDLE --plotly-bundles [--repeat 9]
 
 Without BUNDLE a synthetic bundle with the analyzers' artifact shapes is written first
-(tests/synthetic.py). Measures, against the targets of the "Generator" issue:
+(tests/synthetic.py); `--per-input` adds the every-neuron atlas, per-input, graduation, neuron
+dynamics and one probe artifact (their report sections, within the same size target). Measures, against the targets of the "Generator" issue:
 
 - generation time (render_report)                         <= 10 s
 - file size                                                <= plotly.js + 6 MB
@@ -39,12 +40,18 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 MB = 1_000_000
 
 
-def synthetic(path: Path) -> Path:
+def synthetic(path: Path, per_input: bool = False) -> Path:
     import _paths  # noqa: F401 - the repository root on sys.path
 
-    from tests.synthetic import SyntheticRun, write_synthetic_bundle
+    from tests.synthetic import (
+        ALL_ANALYSES,
+        PER_INPUT_ANALYSES,
+        SyntheticRun,
+        write_synthetic_bundle,
+    )
 
-    return write_synthetic_bundle(path, SyntheticRun(name="nanda2023-synthetic"))
+    analyses = ALL_ANALYSES + PER_INPUT_ANALYSES if per_input else ALL_ANALYSES
+    return write_synthetic_bundle(path, SyntheticRun(name="nanda2023-synthetic", analyses=analyses))
 
 
 # ------------------------------------------------------------------------------- the naive page
@@ -188,6 +195,14 @@ def epoch_changes(report: Path, groups: list[str], steps: int = 12) -> dict[str,
         snap = page.evaluate("Array.from(ES.app.snap())")
         picks = [snap[int(i)] for i in np.linspace(0, len(snap) - 1, steps)]
         for gid in groups:
+            # Draw every chart of the group once (a group may be taller than the screen), then
+            # measure with the group's top in view.
+            for card in page.evaluate("(id) => Array.from(document.querySelectorAll('#' + id + ' .chart-card'))"
+                                      ".map(c => c.id)", gid):
+                page.evaluate("(c) => document.getElementById(c).scrollIntoView({block: 'center'})", card)
+                page.wait_for_function("(c) => { const e = document.getElementById(c); "
+                                       "return e.dataset.status !== 'ok' || !!e.dataset.drawn; }", arg=card,
+                                       timeout=30000)
             page.evaluate("(id) => document.getElementById(id).scrollIntoView({block: 'start'})", gid)
             page.wait_for_timeout(400)
             page.evaluate("() => Promise.all(Object.values(ES.app.charts).map(c => c.busy))")
@@ -256,6 +271,8 @@ def main() -> None:
     parser.add_argument("--data-budget", type=int, help="with --plotly-bundles: render_report's data_budget")
     parser.add_argument("--plotly-bundles", action="store_true",
                         help="only compare the full and the partial plotly.js on BUNDLE's report")
+    parser.add_argument("--per-input", action="store_true",
+                        help="synthetic bundle with the every-neuron and per-input analyses too")
     args = parser.parse_args()
     if args.plotly_bundles:
         if args.bundle is None:
@@ -274,7 +291,7 @@ def main() -> None:
     bundle = args.bundle
     if bundle is None:
         t = time.perf_counter()
-        bundle = synthetic(work / "nanda2023-synthetic.h5")
+        bundle = synthetic(work / "nanda2023-synthetic.h5", args.per_input)
         print(f"synthetic bundle written in {time.perf_counter() - t:.1f} s ({bundle.stat().st_size / MB:.0f} MB)")
 
     t = time.perf_counter()
@@ -290,7 +307,10 @@ def main() -> None:
                           "requestAnimationFrame(() => requestAnimationFrame(() => { window.__t = performance.now(); }))"
                           "</script></body></html>", encoding="utf-8")
     floor = load_times(floor_page, args.repeat, "window.__t")
-    changes = epoch_changes(report, ["g-training", "g-weights", "g-fourier", "g-neurons", "g-attention"])
+    groups = ["g-training", "g-weights", "g-fourier", "g-neurons", "g-attention"]
+    if args.per_input:
+        groups += ["g-atlas", "g-dynamics", "g-inputs"]
+    changes = epoch_changes(report, groups)
 
     print()
     print(f"{'':34s}{'value':>14s}{'target':>16s}")

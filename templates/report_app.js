@@ -15,7 +15,7 @@
   const $ = (sel, root) => (root || document).querySelector(sel);
   const $$ = (sel, root) => Array.from((root || document).querySelectorAll(sel));
 
-  const st = { epoch: 0, neuron: 0, head: 0, logy: new Set(), logx: new Set(), events: true, smooth: 0,
+  const st = { epoch: 0, neuron: 0, head: 0, input: -1, logy: new Set(), logx: new Set(), events: true, smooth: 0,
     hiddenKinds: new Set(page.eventKinds.filter((k) => k.hidden).map((k) => k.kind)), sidebar: true, view: "" };
   const charts = {};
   let snap = new Int32Array(0);
@@ -42,6 +42,7 @@
     if (num("epoch") !== null) out.epoch = num("epoch");
     if (num("neuron") !== null) out.neuron = num("neuron");
     if (num("head") !== null) out.head = num("head");
+    if (num("input") !== null) out.input = num("input");
     if (h.has("logy")) out.logy = set("logy");
     if (h.has("logx")) out.logx = set("logx");
     if (h.has("events")) out.events = h.get("events") !== "0";
@@ -60,6 +61,7 @@
       h.set("epoch", st.epoch);
       if (page.limits.neuron) h.set("neuron", st.neuron);
       if (page.limits.head) h.set("head", st.head);
+      if (st.input >= 0) h.set("input", st.input);
       h.set("logy", Array.from(st.logy).join(","));
       if (st.logx.size) h.set("logx", Array.from(st.logx).join(","));
       if (!st.events) h.set("events", "0");
@@ -116,6 +118,22 @@
     return ch.busy;
   }
 
+  // A chart's resolved spec (its arrays decoded), e.g. for another chart that borrows its data.
+  function specOf(name) {
+    const ch = charts[name];
+    if (!ch) return Promise.resolve(null);
+    if (ch.spec) return Promise.resolve(ch.spec);
+    return store.resolve(ch.raw).then((spec) => (ch.spec = ch.spec || spec));
+  }
+
+  function redraw(name) {
+    const ch = charts[name];
+    if (!ch || ch.status !== "ok") return Promise.resolve();
+    if (ch.visible) return draw(ch);
+    ch.dirty = true;
+    return Promise.resolve();
+  }
+
   // Before plotly.js runs: a static drawing of the chart's figure (see chart_preview.js).
   function preview(ch) {
     if (!ES.kinds[ch.kind].draw) ES.preview.show(ch, store, (c) => ES.kinds[c.kind].figure(c, st), stats);
@@ -131,6 +149,8 @@
       if (ch.kind === "clusters") { select("neuron", parseInt(String(p.y).slice(1), 10)); return; }
       if (ch.kind === "trajectory") { if (p.customdata !== undefined) setEpoch(Number(p.customdata)); return; }
       if (ch.kind === "timeline") { const e = p.customdata !== undefined ? p.customdata : p.x; if (typeof e === "number") setEpoch(e); return; }
+      // A heatmap with a row per neuron: the click selects the neuron as well as the epoch.
+      if (ch.spec && ch.spec.neuronRows && typeof p.y === "string" && /^n\d+/.test(p.y)) select("neuron", parseInt(p.y.slice(1), 10));
       if (ch.epochAxis && typeof p.x === "number") setEpoch(p.x);
     });
   }
@@ -181,6 +201,15 @@
     if (h === st.head) { syncControls(); return Promise.resolve(); }
     st.head = h; syncControls(); writeHash();
     return refresh(["head"]);
+  }
+
+  // The selected (a, b) input, as its row-major index a * p + b (-1: none).
+  function setInput(i) {
+    i = Math.round(Number(i));
+    if (!isFinite(i) || i < -1) i = -1;
+    if (i === st.input) return Promise.resolve();
+    st.input = i; writeHash();
+    return refresh(["input"]);
   }
 
   function select(mode, id) {
@@ -390,6 +419,7 @@
     if (s.epoch !== undefined && snapEpoch(s.epoch) !== st.epoch) { st.epoch = snapEpoch(s.epoch); keys.push("epoch"); }
     if (s.neuron !== undefined && clampInt(s.neuron, page.limits.neuron || 1) !== st.neuron) { st.neuron = clampInt(s.neuron, page.limits.neuron || 1); keys.push("neuron"); }
     if (s.head !== undefined && clampInt(s.head, page.limits.head || 1) !== st.head) { st.head = clampInt(s.head, page.limits.head || 1); keys.push("head"); }
+    if (s.input !== undefined && s.input !== st.input) { st.input = Math.max(-1, Math.round(s.input)); keys.push("input"); }
     ["logy", "logx"].forEach((k) => {
       if (s[k]) { st[k] = s[k]; Object.values(charts).forEach((ch) => { if (ch.visible && ch.status === "ok") draw(ch); else ch.dirty = true; }); }
     });
@@ -416,6 +446,12 @@
     if (fromHash.epoch !== undefined) st.epoch = snapEpoch(fromHash.epoch);
     if (fromHash.neuron !== undefined) st.neuron = clampInt(fromHash.neuron, page.limits.neuron || 1);
     if (fromHash.head !== undefined) st.head = clampInt(fromHash.head, page.limits.head || 1);
+    if (fromHash.input !== undefined) st.input = Math.max(-1, Math.round(fromHash.input));
+    else {
+      // A chart may name the input to select first (the probe traces: their first input).
+      const named = Object.values(page.charts).find((c) => c.spec && c.spec.defaultInput >= 0);
+      if (named) st.input = named.spec.defaultInput;
+    }
     if (fromHash.logy) st.logy = fromHash.logy;
     if (fromHash.logx) st.logx = fromHash.logx;
     if (fromHash.events !== undefined) st.events = fromHash.events;
@@ -424,6 +460,12 @@
     if (fromHash.smooth !== undefined) st.smooth = fromHash.smooth;
     wireControls();
     syncControls();
+    // Kinds whose height is known from their spec reserve it before they draw (no layout jumps).
+    Object.values(charts).forEach((ch) => {
+      const kind = ES.kinds[ch.kind];
+      const px = kind && kind.reserve && ch.status === "ok" ? kind.reserve(ch.raw, ch.el.clientWidth) : 0;
+      if (px > 0) ch.el.style.minHeight = px + "px";
+    });
     if (fromHash.view && document.getElementById("c-" + fromHash.view)) {
       st.view = fromHash.view;
       document.getElementById("c-" + fromHash.view).scrollIntoView({ block: "start" });
@@ -432,7 +474,7 @@
   }
 
   ES.app = { state: st, charts: charts, stats: stats, setEpoch: setEpoch, setNeuron: setNeuron,
-    setHead: setHead, select: select, toggleScale: toggleScale, setEvents: setEvents, setKind: setKind,
+    setHead: setHead, setInput: setInput, select: select, specOf: specOf, redraw: redraw, toggleScale: toggleScale, setEvents: setEvents, setKind: setKind,
     setSidebar: setSidebar, setSmooth: setSmooth,
     snap: () => snap, ready: null };
   ES.app.ready = start().catch((err) => console.error("epochscope: start failed:", err));

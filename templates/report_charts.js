@@ -168,6 +168,7 @@
         hovertemplate: "%{y:.4g} at " + esc(sp.xHover || "epoch") + " %{x}<extra>" + esc(t.name) + "</extra>",
       };
       if (t.visible) tr.visible = t.visible;
+      if (t.legendName) tr.name = esc(t.legendName); // one legend entry for a group; hover names the trace
       if (t.group) tr.legendgroup = t.group;
       if (t.stack) { tr.stackgroup = t.stack; tr.fillcolor = undefined; }
       if (t.fill) { tr.fill = t.fill; tr.fillcolor = "rgba(31,119,180,0.15)"; }
@@ -195,7 +196,7 @@
     if (sp.xRange) layout.xaxis.range = sp.xRange.slice();
     if (sp.xDtick) layout.xaxis.dtick = sp.xDtick;
     if (sp.y2Title) layout.yaxis2 = { overlaying: "y", side: "right", title: { text: esc(sp.y2Title) },
-      showgrid: false, zeroline: false, automargin: true };
+      showgrid: false, zeroline: false, automargin: true, rangemode: sp.y2Min0 ? "tozero" : "normal" };
     if (sp.y2Range && layout.yaxis2) layout.yaxis2.range = sp.y2Range.slice();
     (sp.vlines || []).forEach((v) => {
       layout.shapes.push({ type: "line", xref: "x", yref: "paper", x0: v.x, x1: v.x, y0: 0, y1: 1,
@@ -454,10 +455,20 @@
       for (let j = 0; j < rows; j++) z.push(ES.column(sp.z, j));
       ch.cache = { z: z, y: sp.yLabels.map(esc) };
     }
-    const data = [{ type: "heatmap", x: sp.x.data, y: ch.cache.y, z: ch.cache.z, colorscale: "Viridis",
+    const data = [{ type: "heatmap", x: sp.x.data, y: ch.cache.y, z: ch.cache.z, colorscale: sp.colorscale || "Viridis",
       colorbar: { title: { text: esc(sp.zTitle || ""), side: "right" }, thickness: 12 },
       hovertemplate: "%{y} at epoch %{x}: %{z:.3g}<extra></extra>" }];
-    const layout = baseLayout(ch, st, { showlegend: false });
+    if (sp.zmin !== undefined) { data[0].zmin = sp.zmin; data[0].zmax = sp.zmax; }
+    if (sp.zTicks) { data[0].colorbar.tickvals = sp.zTicks.tickvals; data[0].colorbar.ticktext = sp.zTicks.ticktext.map(esc); }
+    // Markers on the rows (e.g. each neuron's switches and commitment epoch); y: row labels.
+    (sp.points || []).forEach((pt) => {
+      const rows = pt.rows.data, tr = { type: "scatter", mode: "markers", x: pt.x.data, y: Array.from(rows, (r) => ch.cache.y[r]),
+        name: esc(pt.name), hovertemplate: esc(pt.hover) + "<extra></extra>", showlegend: true,
+        marker: { symbol: pt.symbol || "x", size: 6, color: pt.color || "#d62728", line: { width: 1.5, color: pt.color || "#d62728" } } };
+      if (pt.custom) tr.customdata = Array.from(rows, (_, i) => pt.custom.map((c) => c.data[i]));
+      data.push(tr);
+    });
+    const layout = baseLayout(ch, st, { showlegend: !!(sp.points && sp.points.length) });
     layout.yaxis.title = { text: esc(sp.yTitle || "") };
     layout.yaxis.type = "category";
     layout.yaxis.autorange = "reversed";
@@ -467,8 +478,14 @@
       const m = Math.max(1, Math.round(labels.length / 2 / 18));
       layout.yaxis.tickvals = labels.filter((l) => l === "const" || (l.startsWith("cos ") && Number(l.slice(4)) % m === 0));
     }
-    layout.height = Math.max(260, Math.min(520, 120 + 9 * ch.cache.y.length));
+    layout.height = Math.max(260, Math.min(sp.rowsPerPx ? 760 : 520, 120 + 9 * ch.cache.y.length));
     if (sp.xTitle) layout.xaxis.title = { text: esc(sp.xTitle) };
+    if (labels.length > 60 && !layout.yaxis.tickvals) {
+      // Many rows (every neuron): label every m-th row; zoom in (drag) to read them all.
+      const m = Math.ceil(labels.length / 40);
+      layout.yaxis.tickvals = labels.filter((l, r) => r % m === 0);
+      layout.yaxis.tickfont = { size: 9 };
+    }
     if (st.logx.has(ch.name)) layout.xaxis.type = "log";
     return timeDecor(ch, st, { data: data, layout: layout });
   }
@@ -591,11 +608,24 @@
         y: rows.map((u) => "n" + u), marker: { symbol: "square", size: 7, color: "#ff9500" }, cliponaxis: false,
         hovertemplate: "neuron %{y} has a stored activation map<extra></extra>", showlegend: false });
     }
-    const layout = baseLayout(ch, st, { showlegend: false, height: Math.max(360, Math.min(720, 200 + n)) });
+    const layout = baseLayout(ch, st, { showlegend: false, height: Math.max(360, Math.min(1000, 200 + 1.5 * n)) });
+    // One label per cluster at its middle row, a line between clusters; drag to zoom into rows.
+    const tickvals = [], ticktext = [];
+    for (let r = 0; r < n;) {
+      let end = r;
+      while (end + 1 < n && dom[order[end + 1]] === dom[order[r]]) end++;
+      tickvals.push(ylabels[Math.floor((r + end) / 2)]);
+      ticktext.push((dom[order[r]] < k ? "k = " + sp.freqs[dom[order[r]]] : "no cluster") + " (" + (end - r + 1) + ")");
+      if (end + 1 < n) layout.shapes.push({ type: "line", xref: "paper", x0: 0, x1: 1, yref: "y", y0: end + 0.5, y1: end + 0.5,
+        line: { color: "#ffffff", width: 1 } });
+      r = end + 1;
+    }
     layout.xaxis.title = { text: "frequency k" + (sp.withMaps ? " (orange squares: neurons with a stored map)" : "") };
     if (sp.withMaps) layout.xaxis.range = [sp.freqs[0] - 0.5, sp.freqs[sp.freqs.length - 1] + 1.8];
-    layout.yaxis = { type: "category", autorange: "reversed", showticklabels: false, ticks: "", showgrid: false,
-      zeroline: false, title: { text: "neurons (sorted by dominant frequency)" } };
+    layout.yaxis = { type: "category", autorange: "reversed", ticks: "", showgrid: false, tickvals: tickvals,
+      ticktext: ticktext, tickfont: { size: 10 }, automargin: true,
+      zeroline: false, title: { text: "neurons by cluster (drag to zoom)" } };
+    if (n <= 64) { layout.yaxis.tickvals = undefined; layout.yaxis.ticktext = undefined; }
     layout.xaxis.showgrid = false;
     const pos = order.indexOf(st.neuron);
     if (pos >= 0) {
@@ -640,6 +670,22 @@
       .sort((a, b) => Math.abs(a - st.neuron) - Math.abs(b - st.neuron));
     mates.concat(others).slice(0, 7).forEach((id) => out.push({ id: id, m: index.get(id) }));
     return out;
+  }
+
+  // A neuron without a stored full-resolution map: draw its atlas reconstruction instead (the
+  // atlas chart's arrays are decoded on first need; the maps redraw when they are ready).
+  function rebuildFromAtlas(ch, st, canvas, id) {
+    const atlas = ES.app.charts.neuron_atlas;
+    if (!atlas || atlas.status !== "ok") return false;
+    if (!atlas.spec) {
+      if (!ch.askedAtlas) { ch.askedAtlas = true; ES.app.specOf("neuron_atlas").then(() => ES.app.redraw(ch.name)); }
+      return false;
+    }
+    const sp = atlas.spec;
+    if (id < 0 || id >= sp.neurons) return false;
+    const e = ES.nearest(sp.epochs.data, st.epoch);
+    paint(canvas, atlasMap(sp, atlasModel(atlas), e, id), sp.p, sp.p, viridis());
+    return true;
   }
 
   function drawMaps(ch, st, el) {
@@ -697,6 +743,13 @@
       badge.hidden = !freq;
       canvas.width = W; canvas.height = H;
       const ctx = canvas.getContext("2d");
+      fig.classList.remove("rebuilt");
+      if (p.m < 0 && sp.mode === "neuron" && rebuildFromAtlas(ch, st, canvas, p.id)) {
+        fig.classList.remove("missing");
+        fig.classList.add("rebuilt");
+        fig.title = "No full-resolution map is stored for this neuron: rebuilt from its Fourier terms (Every neuron section)";
+        return;
+      }
       if (p.m < 0) {
         fig.classList.add("missing");
         ctx.fillStyle = "#eef0f5"; ctx.fillRect(0, 0, W, H);
@@ -739,6 +792,393 @@
     });
     if (sp.tops) layout.yaxis.range = [0, Math.max.apply(null, sp.tops) * 1.18 || 1];
     return { data: data, layout: layout };
+  }
+
+  // ---------------------------------------------------------------- every neuron (atlas, canvas)
+  // Each neuron's map is rebuilt from its Fourier terms (generator/charts_atlas.py): the mean
+  // plus, per kept frequency k, cos/sin amplitudes along a, b, a + b and a - b.
+  const ATLAS_PAGE = 64;
+  function atlasModel(ch) {
+    if (ch.am) return ch.am;
+    const sp = ch.spec, p = sp.p, J = sp.j;
+    const cosT = new Float32Array(p), sinT = new Float32Array(p);
+    for (let x = 0; x < p; x++) { cosT[x] = Math.cos((2 * Math.PI * x) / p); sinT[x] = Math.sin((2 * Math.PI * x) / p); }
+    const seen = new Set(), fr = sp.freqs.data;
+    for (let q = 0; q < fr.length; q += J) if (fr[q] > 0) seen.add(fr[q]);
+    ch.am = { p: p, M: sp.neurons, J: J, cosT: cosT, sinT: sinT, freqs: Array.from(seen).sort((a, b) => a - b),
+      filter: { freq: 0, cluster: "all", coarse: "all", sort: "freq" }, page: 0, lastNeuron: null,
+      tmp: [0, 1, 2, 3].map(() => new Float32Array(p)), out: new Float32Array(p * p) };
+    return ch.am;
+  }
+
+  function atlasMap(sp, am, e, u) {
+    const p = am.p, J = am.J, idx = e * am.M + u, base = idx * J, out = am.out, f = am.tmp;
+    const sc = sp.scale.data[idx] / sp.levels, mean = sp.mean.data[idx];
+    f.forEach((t) => t.fill(0));
+    for (let j = 0; j < J; j++) {
+      const k = sp.freqs.data[base + j];
+      if (k <= 0) continue;
+      const c0 = (base + j) * 8;
+      for (let slot = 0; slot < 4; slot++) {
+        const cc = (sp.codes.data[c0 + 2 * slot] - 128) * sc, ss = (sp.codes.data[c0 + 2 * slot + 1] - 128) * sc;
+        if (!cc && !ss) continue;
+        const t = f[slot];
+        for (let x = 0; x < p; x++) { const i = (k * x) % p; t[x] += cc * am.cosT[i] + ss * am.sinT[i]; }
+      }
+    }
+    for (let a = 0; a < p; a++) {
+      const row = a * p, va = mean + f[0][a];
+      for (let b = 0; b < p; b++) out[row + b] = va + f[1][b] + f[2][(a + b) % p] + f[3][(a - b + p) % p];
+    }
+    return out;
+  }
+
+  function paint(canvas, values, W, H, lut, lo, hi) {
+    // Resizing a canvas reallocates its backing store: only when the size changes.
+    if (canvas.width !== W) canvas.width = W;
+    if (canvas.height !== H) canvas.height = H;
+    const ctx = canvas.getContext("2d");
+    if (!canvas._img || canvas._img.width !== W || canvas._img.height !== H) canvas._img = ctx.createImageData(W, H);
+    const img = canvas._img;
+    if (lo === undefined) {
+      lo = Infinity; hi = -Infinity;
+      for (let q = 0; q < values.length; q++) { const v = values[q]; if (v < lo) lo = v; if (v > hi) hi = v; }
+    }
+    const span = hi > lo ? hi - lo : 1;
+    for (let q = 0; q < W * H; q++) {
+      const v = values[q];
+      if (v !== v) { img.data[q * 4] = img.data[q * 4 + 1] = img.data[q * 4 + 2] = 220; img.data[q * 4 + 3] = 255; continue; }
+      const c = Math.max(0, Math.min(255, Math.round(((v - lo) / span) * 255))) * 3;
+      img.data[q * 4] = lut[c]; img.data[q * 4 + 1] = lut[c + 1]; img.data[q * 4 + 2] = lut[c + 2]; img.data[q * 4 + 3] = 255;
+    }
+    ctx.putImageData(img, 0, 0);
+    return ctx;
+  }
+
+  function option(sel, value, text) {
+    const o = document.createElement("option");
+    o.value = value; o.textContent = text; sel.appendChild(o);
+    return o;
+  }
+
+  function labelled(text, control) {
+    const l = document.createElement("label");
+    l.append(document.createTextNode(text + " "), control);
+    return l;
+  }
+
+  function atlasToolbar(ch, st, el) {
+    const sp = ch.spec, am = atlasModel(ch);
+    const bar = document.createElement("div");
+    bar.className = "tbl-bar atlas-bar";
+    const freq = document.createElement("select");
+    option(freq, "0", "all");
+    am.freqs.forEach((k) => option(freq, String(k), "k = " + k));
+    freq.addEventListener("change", () => { am.filter.freq = Number(freq.value); am.page = 0; drawAtlas(ch, ES.app.state, el); });
+    bar.appendChild(labelled("dominant frequency", freq));
+    if (sp.group) {
+      const cl = document.createElement("select");
+      [["all", "all"], ["in", "in a cluster"], ["out", "in no cluster"], ["mine", "the selected neuron's"]].forEach((o) => option(cl, o[0], o[1]));
+      cl.addEventListener("change", () => { am.filter.cluster = cl.value; am.page = 0; drawAtlas(ch, ES.app.state, el); });
+      bar.appendChild(labelled("cluster", cl));
+    }
+    if (sp.coarse) {
+      const co = document.createElement("select");
+      [["all", "all"], ["fine", "< 0.2 (fine)"], ["mid", "0.2 – 0.5"], ["coarse", "≥ 0.5 (coarse)"]].forEach((o) => option(co, o[0], o[1]));
+      co.addEventListener("change", () => { am.filter.coarse = co.value; am.page = 0; drawAtlas(ch, ES.app.state, el); });
+      bar.appendChild(labelled("coarseness", co));
+    }
+    const sort = document.createElement("select");
+    [["freq", "frequency, then residual"], ["residual", "residual (worst first)"], ["id", "neuron number"]].forEach((o) => option(sort, o[0], o[1]));
+    sort.addEventListener("change", () => { am.filter.sort = sort.value; am.page = 0; drawAtlas(ch, ES.app.state, el); });
+    bar.appendChild(labelled("sort by", sort));
+    const pager = document.createElement("span");
+    pager.className = "tbl-pager atlas-pager";
+    const prev = document.createElement("button"), next = document.createElement("button"), where = document.createElement("span");
+    prev.type = next.type = "button"; prev.textContent = "◀"; next.textContent = "▶";
+    prev.setAttribute("aria-label", "Previous page of neurons"); next.setAttribute("aria-label", "Next page of neurons");
+    prev.addEventListener("click", () => { am.page = Math.max(0, am.page - 1); drawAtlas(ch, ES.app.state, el); });
+    next.addEventListener("click", () => { am.page += 1; drawAtlas(ch, ES.app.state, el); });
+    pager.append(prev, where, next);
+    bar.appendChild(pager);
+    const grid = document.createElement("div");
+    grid.className = "maps-grid atlas-grid";
+    const side = Math.max(1, Math.round(100 / sp.p)) * sp.p;
+    grid.style.gridTemplateColumns = "repeat(auto-fill, minmax(" + side + "px, " + side + "px))";
+    grid.style.setProperty("--map-side", side + "px");
+    el.replaceChildren(bar, grid);
+    am.els = { grid: grid, where: where, prev: prev, next: next };
+  }
+
+  // Height the atlas will take (its first page), reserved before it draws so that drawing it
+  // does not push the charts below it out of view.
+  function atlasHeight(sp, width) {
+    const side = Math.max(1, Math.round(100 / sp.p)) * sp.p;
+    const cols = Math.max(1, Math.floor((width + 8) / (side + 8)));
+    return 44 + Math.ceil(Math.min(ATLAS_PAGE, sp.neurons) / cols) * (side + 8 + 22);
+  }
+
+  function atlasAt(group, epoch, u, n) {
+    if (!group) return null;
+    const i = ES.nearest(group.epochs.data, epoch);
+    return group.values.data[i * n + u];
+  }
+
+  function drawAtlas(ch, st, el) {
+    const sp = ch.spec, am = atlasModel(ch);
+    if (!am.els) atlasToolbar(ch, st, el);
+    const e = ES.nearest(sp.epochs.data, st.epoch);
+    ch.shownEpoch = sp.epochs.data[e];
+    const M = am.M, J = am.J, fr = sp.freqs.data, res = sp.residual.data;
+    const mine = sp.group ? atlasAt(sp.group, ch.shownEpoch, st.neuron, M) : null;
+    const keep = [];
+    for (let u = 0; u < M; u++) {
+      const k = fr[(e * M + u) * J];
+      if (am.filter.freq && (k !== am.filter.freq || !(sp.scale.data[e * M + u] > 0))) continue;
+      if (sp.group && am.filter.cluster !== "all") {
+        const g = atlasAt(sp.group, ch.shownEpoch, u, M);
+        if (am.filter.cluster === "in" ? !g : am.filter.cluster === "out" ? g : g !== mine || !g) continue;
+      }
+      if (sp.coarse && am.filter.coarse !== "all") {
+        const c = atlasAt(sp.coarse, ch.shownEpoch, u, M);
+        if (am.filter.coarse === "fine" ? !(c < 0.2) : am.filter.coarse === "mid" ? !(c >= 0.2 && c < 0.5) : !(c >= 0.5)) continue;
+      }
+      keep.push(u);
+    }
+    const r = (u) => res[e * M + u];
+    const flat = (u) => !(sp.scale.data[e * M + u] > 0);  // a constant map: no frequency to show
+    const fk = (u) => (flat(u) ? 1e9 : fr[(e * M + u) * J]);
+    if (am.filter.sort === "freq") keep.sort((a, b) => fk(a) - fk(b) || r(a) - r(b) || a - b);
+    else if (am.filter.sort === "residual") keep.sort((a, b) => r(b) - r(a) || a - b);
+    const pages = Math.max(1, Math.ceil(keep.length / ATLAS_PAGE));
+    if (am.lastNeuron !== st.neuron) {
+      // A neuron selected elsewhere: show the page that holds it.
+      const at = keep.indexOf(st.neuron);
+      if (am.lastNeuron !== null && at >= 0) am.page = Math.floor(at / ATLAS_PAGE);
+      am.lastNeuron = st.neuron;
+    }
+    am.page = Math.max(0, Math.min(am.page, pages - 1));
+    const shown = keep.slice(am.page * ATLAS_PAGE, (am.page + 1) * ATLAS_PAGE);
+    am.els.where.textContent = "page " + (am.page + 1) + " of " + pages + " (" + keep.length + " of " + M + " neurons)";
+    am.els.prev.disabled = am.page === 0; am.els.next.disabled = am.page >= pages - 1;
+    const grid = am.els.grid, lut = viridis(), p = am.p;
+    while (grid.children.length > shown.length) grid.removeChild(grid.lastChild);
+    shown.forEach((u, q) => {
+      let fig = grid.children[q];
+      if (!fig) {
+        fig = document.createElement("figure");
+        fig.className = "map-panel";
+        const canvas = document.createElement("canvas");
+        const cap = document.createElement("figcaption");
+        cap.append(document.createElement("span"), document.createElement("span"));
+        cap.lastChild.className = "badge";
+        fig.append(canvas, cap);
+        grid.appendChild(fig);
+        canvas.addEventListener("click", () => ES.app.setNeuron(Number(fig.dataset.id)));
+      }
+      fig.dataset.id = u;
+      const k = flat(u) ? 0 : fr[(e * M + u) * J], rv = r(u);
+      const [label, badge] = fig.lastChild.children;
+      label.textContent = "n" + u + (flat(u) ? " · constant" : " · r " + (rv === rv ? rv.toFixed(2) : "?"));
+      badge.textContent = k > 0 ? "k = " + k : "";
+      badge.hidden = !(k > 0);
+      fig.classList.toggle("selected", u === st.neuron);
+      fig.classList.toggle("rough", rv > 0.5);
+      fig.title = "neuron " + u + ": dominant k = " + k + "; residual " + (rv === rv ? rv.toFixed(3) : "?") +
+        " of its variance not rebuilt from " + J + " frequencies. Click to select it.";
+      paint(fig.firstChild, atlasMap(sp, am, e, u), p, p, lut);
+    });
+  }
+
+  // ---------------------------------------------------------------- per-input maps (canvas)
+  // p x p grids (row a, column b) at the selected epoch; click a cell to select that input.
+  function diverging() {
+    const lut = new Uint8ClampedArray(256 * 3);
+    for (let i = 0; i < 256; i++) {
+      const t = i / 255 * 2 - 1, w = 1 - Math.abs(t);
+      const c = t < 0 ? [214, 39, 40] : [33, 102, 172];
+      for (let q = 0; q < 3; q++) lut[i * 3 + q] = c[q] + w * (247 - c[q]);
+    }
+    return lut;
+  }
+
+  function bitAt(bits, row, nPer, i) {
+    const byte = bits[row * Math.ceil(nPer / 8) + (i >> 3)];
+    return (byte >> (7 - (i & 7))) & 1;
+  }
+
+  function inputText(sp, i) {
+    const p = sp.p, a = Math.floor(i / p), b = i % p;
+    const split = sp.inTrain ? (bitAt(sp.inTrain.data, 0, p * p, i) ? " (train)" : " (test)") : "";
+    return a + " + " + b + " = " + ((a + b) % p) + split;
+  }
+
+  function panelValues(sp, pn, e) {
+    const n = sp.p * sp.p;
+    if (pn.bits) { const out = new Float32Array(n); for (let i = 0; i < n; i++) out[i] = bitAt(pn.bits.data, e, n, i); return out; }
+    if (pn.int) { const out = new Float32Array(n); for (let i = 0; i < n; i++) { const v = pn.int.data[i] + pn.offset; out[i] = v < 0 ? NaN : v; } return out; }
+    return ES.row(pn.z, e);
+  }
+
+  function drawInputs(ch, st, el) {
+    const sp = ch.spec, p = sp.p, n = p * p;
+    const e = sp.epochs ? ES.nearest(sp.epochs.data, st.epoch) : 0;
+    if (sp.epochs) ch.shownEpoch = sp.epochs.data[e];
+    if (!ch.iv) {
+      ch.iv = { mode: "all" };
+      const bar = document.createElement("div");
+      bar.className = "tbl-bar";
+      if (sp.inTrain) {
+        const mode = document.createElement("select");
+        [["all", "all inputs"], ["train", "train only"], ["test", "test only"], ["outline", "all, test inputs dimmed"]].forEach((o) => option(mode, o[0], o[1]));
+        mode.addEventListener("change", () => { ch.iv.mode = mode.value; drawInputs(ch, ES.app.state, el); });
+        bar.appendChild(labelled("show", mode));
+      }
+      const readout = document.createElement("span");
+      readout.className = "readout";
+      bar.appendChild(readout);
+      const grid = document.createElement("div");
+      grid.className = "maps-grid input-grid";
+      const side = Math.max(1, Math.round(260 / p)) * p;
+      grid.style.gridTemplateColumns = "repeat(auto-fill, minmax(" + side + "px, " + side + "px))";
+      grid.style.setProperty("--map-side", side + "px");
+      const figs = sp.panels.map((pn, k) => {
+        const fig = document.createElement("figure");
+        fig.className = "map-panel";
+        const canvas = document.createElement("canvas");
+        const cap = document.createElement("figcaption");
+        cap.append(document.createElement("span"), document.createElement("span"));
+        fig.append(canvas, cap);
+        const cell = (ev) => {
+          const r = canvas.getBoundingClientRect();
+          const b = Math.floor(((ev.clientX - r.left) / r.width) * p), a = Math.floor(((ev.clientY - r.top) / r.height) * p);
+          return a >= 0 && a < p && b >= 0 && b < p ? a * p + b : -1;
+        };
+        canvas.addEventListener("click", (ev) => { const i = cell(ev); if (i >= 0) ES.app.setInput(i); });
+        canvas.addEventListener("mousemove", (ev) => {
+          const i = cell(ev);
+          if (i < 0) return;
+          const v = ch.iv.values[k][i];
+          const text = pn.labels ? pn.labels[v] : v !== v ? (pn.missing || "NaN") : fmtNum(pn.log10 ? Math.pow(10, v) : pn.int ? Math.round(v) : v);
+          readout.textContent = inputText(sp, i) + " · " + pn.title + ": " + text;
+        });
+        canvas.addEventListener("mouseleave", () => { readout.textContent = ""; });
+        grid.appendChild(fig);
+        return fig;
+      });
+      el.replaceChildren(bar, grid);
+      ch.iv.figs = figs;
+    }
+    const inTrain = (i) => bitAt(sp.inTrain.data, 0, n, i);
+    ch.iv.values = sp.panels.map((pn) => panelValues(sp, pn, e));
+    sp.panels.forEach((pn, k) => {
+      const fig = ch.iv.figs[k], canvas = fig.firstChild, vals = ch.iv.values[k];
+      let lo, hi, lut = viridis();
+      if (pn.bits) { lut = new Uint8ClampedArray(256 * 3); [[214, 39, 40], [44, 160, 44]].forEach((c, s) => { for (let q = 0; q < 3; q++) lut[s * 255 * 3 + q] = c[q]; }); lo = 0; hi = 1; }
+      else {
+        lo = Infinity; hi = -Infinity;
+        for (let i = 0; i < n; i++) { const v = vals[i]; if (v < lo) lo = v; if (v > hi) hi = v; }
+        if (pn.diverging) { const m = Math.max(Math.abs(lo), Math.abs(hi)) || 1; lo = -m; hi = m; lut = diverging(); }
+      }
+      const ctx = paint(canvas, vals, p, p, lut, lo, hi);
+      if (sp.inTrain && ch.iv.mode !== "all") {
+        const img = ctx.getImageData(0, 0, p, p);
+        for (let i = 0; i < n; i++) {
+          const tr = inTrain(i);
+          const hide = (ch.iv.mode === "train" && !tr) || (ch.iv.mode === "test" && tr);
+          const dim = ch.iv.mode === "outline" && !tr;
+          if (hide) { img.data[i * 4] = img.data[i * 4 + 1] = img.data[i * 4 + 2] = 238; }
+          else if (dim) { for (let q = 0; q < 3; q++) img.data[i * 4 + q] = 0.45 * img.data[i * 4 + q] + 0.55 * 255; }
+        }
+        ctx.putImageData(img, 0, 0);
+      }
+      if (st.input >= 0 && st.input < n) {
+        const a = Math.floor(st.input / p), b = st.input % p;
+        ctx.fillStyle = "rgba(0, 0, 0, 0.4)"; // a light crosshair: the cell itself stays visible
+        ctx.fillRect(b, 0, 1, Math.max(0, a - 1)); ctx.fillRect(b, a + 2, 1, p);
+        ctx.fillRect(0, a, Math.max(0, b - 1), 1); ctx.fillRect(b + 2, a, p, 1);
+      }
+      const [title, scale] = fig.lastChild.children;
+      title.textContent = pn.title;
+      scale.textContent = pn.labels ? " red " + pn.labels[0] + ", green " + pn.labels[1] :
+        " " + fmtNum(lo) + " … " + fmtNum(hi) + (pn.unit ? " " + pn.unit : "");
+      fig.classList.toggle("selected", false);
+    });
+    const ro = el.querySelector(".readout");
+    if (ro && st.input >= 0 && st.input < n && !ro.matches(":hover")) {
+      ro.textContent = "selected: " + inputText(sp, st.input) + " · " + sp.panels.map((pn, k) => {
+        const v = ch.iv.values[k][st.input];
+        if (pn.labels) return pn.labels[v];
+        return pn.title.split(" (")[0] + " " + (v !== v ? (pn.missing || "NaN") : fmtNum(pn.log10 ? Math.pow(10, v) : pn.int ? Math.round(v) : v));
+      }).join(", ");
+    }
+  }
+
+  // ---------------------------------------------------------------- probe traces (Plotly)
+  function probeChoice(sp, st) {
+    const p = sp.p;
+    for (let q = 0; q < sp.probes.length; q++) {
+      const pr = sp.probes[q];
+      for (let i = 0; i < pr.a.length; i++) if (pr.a[i] * p + pr.b[i] === st.input) return { q: q, i: i, hit: true };
+    }
+    return { q: 0, i: 0, hit: false };
+  }
+
+  function probeBar(ch) {
+    if (ch.pbar) return ch.pbar;
+    const sp = ch.spec, bar = document.createElement("div");
+    bar.className = "tbl-bar";
+    const sel = document.createElement("select");
+    sp.probes.forEach((pr, q) => pr.a.forEach((a, i) => {
+      const split = pr.inTrain[i] === 1 ? "train" : pr.inTrain[i] === 0 ? "test" : "split unknown";
+      option(sel, q + ":" + i, a + " + " + pr.b[i] + " = " + pr.label[i] + " (" + split + ") · probe " + pr.name);
+    }));
+    sel.addEventListener("change", () => {
+      const [q, i] = sel.value.split(":").map(Number), pr = sp.probes[q];
+      ES.app.setInput(pr.a[i] * sp.p + pr.b[i]);
+    });
+    const note = document.createElement("span");
+    note.className = "readout";
+    bar.append(labelled("input", sel), note);
+    ch.el.parentNode.insertBefore(bar, ch.el);
+    ch.pbar = { sel: sel, note: note };
+    return ch.pbar;
+  }
+
+  function probe(ch, st) {
+    const sp = ch.spec, c = probeChoice(sp, st), pr = sp.probes[c.q], i = c.i;
+    if (typeof document !== "undefined" && ch.el && ch.el.parentNode) {
+      const bar = probeBar(ch);
+      bar.sel.value = c.q + ":" + i;
+      bar.note.textContent = c.hit || st.input < 0 ? "" : "the selected input " + Math.floor(st.input / sp.p) + " + " +
+        (st.input % sp.p) + " is in no probe (epochscope analyze RUN --probe \"a+b\" traces it); showing the first probed input";
+    }
+    const x = pr.epochs.data, N = pr.a.length;
+    const col = (arr, j, w) => { const out = new Float32Array(x.length); const W = w || 1; for (let t = 0; t < x.length; t++) out[t] = arr.data[(t * N + i) * W + j]; return out; };
+    const data = [];
+    const line = (y, name, clr, extra) => data.push(Object.assign({ type: "scatter", mode: "lines", x: x, y: y, name: esc(name),
+      line: { color: color(clr), width: 1.6 }, hovertemplate: "%{y:.3g} at epoch %{x}<extra>" + esc(name) + "</extra>" }, extra || {}));
+    line(col(pr.logit_centred, 0), "correct logit − mean (total)", "#1d2330", { line: { color: "#1d2330", width: 2.6 } });
+    line(col(pr.dla_embed, 0), "embeddings", 7);
+    const H = pr.dla_heads.shape[2] || 1;
+    for (let h = 0; h < H; h++) line(col(pr.dla_heads, h, H), "head " + h, 1, { line: { color: color(1), width: 1.3, dash: ["solid", "dash", "dot", "dashdot"][h % 4] } });
+    line(col(pr.dla_mlp, 0), "MLP (total)", 2, { line: { color: color(2), width: 2.2 } });
+    const F = pr.dla_mlp_freq.shape[2] || 0;
+    for (let f = 0; f < F; f++) line(col(pr.dla_mlp_freq, f, F), "MLP via k = " + (pr.keyFreqs[f] !== undefined ? pr.keyFreqs[f] : f), 4 + f, { line: { color: color(4 + f), width: 1.3 } });
+    line(col(pr.dla_mlp_mean, 0), "MLP mean part", 2, { line: { color: color(2), width: 1, dash: "dot" } });
+    line(col(pr.dla_mlp_other, 0), "MLP other (not key freqs)", 3, { line: { color: color(3), width: 1.3, dash: "dash" } });
+    const S = pr.lens_logprob.shape[2] || 3;
+    for (let s = 0; s < S; s++) line(col(pr.lens_logprob, s, S), "lens: log p(correct) after " + (pr.stages[s] || s), 8 + s,
+      { yaxis: "y2", legendgroup: "lens", line: { color: ["#9aa0ad", "#5e6470", "#1d2330"][s % 3], width: 1.6 } });
+    const layout = baseLayout(ch, st, { height: 560 });
+    layout.yaxis = Object.assign(layout.yaxis, { domain: [0.42, 1], title: { text: "logit attribution to " + pr.label[i] } });
+    layout.yaxis2 = { domain: [0, 0.33], anchor: "x", title: { text: "log p(correct), logit lens" }, zeroline: false, gridcolor: "#e6e8ef", automargin: true };
+    layout.legend = { orientation: "v", x: 1.01, xanchor: "left", y: 1, font: { size: 11 } };
+    layout.margin.r = 210;
+    layout.xaxis.anchor = "y2"; // one epoch axis, under the lens panel
+    layout.shapes.push({ type: "line", xref: "paper", yref: "paper", x0: 0, x1: 1, y0: 0.375, y1: 0.375,
+      line: { color: "#c8ccd6", width: 1 } });
+    return timeDecor(ch, st, { data: data, layout: layout });
   }
 
   // Overlays drawn over a Plotly chart in data coordinates (the epoch line, the selected point
@@ -804,7 +1244,8 @@
   ES.eventColor = eventColor;
   ES.kinds = {
     lines: { figure: lines, onEpoch: moveOverlay, overlay: placeOverlay },
-    heatmap_time: { figure: heatmapTime, onEpoch: moveOverlay, overlay: placeOverlay },
+    heatmap_time: { figure: heatmapTime, onEpoch: moveOverlay, overlay: placeOverlay,
+      reserve: (sp) => (sp.rowsPerPx ? Math.min(760, 120 + 9 * sp.yLabels.length) : 0) },
     profile: { figure: profile, onEpoch: newProfile },
     trajectory: { figure: trajectory, onEpoch: moveOverlay, overlay: placeOverlay },
     clusters: { figure: clusters },
@@ -813,7 +1254,11 @@
     timeline: { figure: timeline, onEpoch: moveOverlay, overlay: placeOverlay },
     window_lines: { figure: windowLines },
     bars: { figure: bars },
-    table: { draw: drawTable },
+    atlas: { draw: drawAtlas, reserve: atlasHeight },
+    input_grid: { draw: drawInputs, reserve: (sp) => 60 + Math.max(1, Math.round(260 / sp.p)) * sp.p },
+    probe: { figure: probe, onEpoch: moveOverlay, overlay: placeOverlay, reserve: () => 600 },
+    // The rows scroll inside a box of at most 640 px (report.css .tbl-wrap); the bar and pager add ~80.
+    table: { draw: drawTable, reserve: (sp) => (sp.rows ? Math.min(720, 84 + 29 * Math.min(PAGE_ROWS, sp.rows)) : 0) },
     events: { draw: drawTable },
   };
 })(window.ES);

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.synthetic import SyntheticRun, write_synthetic_bundle
+from tests.synthetic import ALL_ANALYSES, PER_INPUT_ANALYSES, SyntheticRun, write_synthetic_bundle
 
 SMALL = dict(p=23, d_model=32, d_mlp=48, n_heads=2, epochs=1500, analysed=24, key_freqs=(3, 7, 9))
 TB_TAGS = 30
@@ -18,7 +18,8 @@ TB_TAGS = 30
 
 def modular_run(path: Path) -> Path:
     """(a) A modular-addition run with every analysis (the analyzers' artifact shapes)."""
-    return write_synthetic_bundle(path, SyntheticRun(name="modular-addition", **SMALL))
+    return write_synthetic_bundle(path, SyntheticRun(name="modular-addition", analyses=ALL_ANALYSES + PER_INPUT_ANALYSES,
+                                                     **SMALL))
 
 
 def plain_loop_run(path: Path, epochs: int = 80) -> Path:

@@ -16,12 +16,14 @@ import numpy as np
 
 from epochscope.archives import ArtifactUpdate, BundleWriter, Segment
 
-__all__ = ["SyntheticRun", "write_synthetic_bundle", "ALL_ANALYSES"]
+__all__ = ["SyntheticRun", "write_synthetic_bundle", "ALL_ANALYSES", "PER_INPUT_ANALYSES"]
 
 PARAM_NAMES = ("W_E", "W_pos", "W_Q", "W_K", "W_V", "W_O", "W_in", "b_in", "W_out", "b_out", "W_U")
 SVD_MATRICES = ("W_E", "W_O", "W_in", "W_out", "W_U")
 ALL_ANALYSES = ("weight_norms", "effective_dim", "fourier_weights", "neuron_freq", "neuron_maps", "attention",
                 "coarseness", "restricted_loss", "trajectory", "cusum", "turn")
+# The every-neuron / per-input analyses (opt in: SyntheticRun(analyses=ALL_ANALYSES + PER_INPUT_ANALYSES)).
+PER_INPUT_ANALYSES = ("neuron_atlas", "inputs", "input_graduation", "neuron_dynamics", "probe_demo")
 
 
 @dataclass
@@ -236,6 +238,7 @@ def _artifacts(run: SyntheticRun, rng: np.random.Generator,
                        "excluded_loss": excluded.astype(f32), "excluded_loss_per_freq": per_freq.astype(f32)},
             summary={"key_freqs": np.array(run.key_freqs)},
             scalars={"key_epoch": int(eps[-1]), "key_source": "neuron_clusters", "excluded_on": "train"})
+    _per_input_artifacts(run, rng, arts, want, eps, grok, owner, onset, mixed)
     if "turn" in want:
         e, loss = metrics["test_loss"]
         grid = np.linspace(0, len(e) - 1, 400).astype(int)
@@ -249,6 +252,96 @@ def _artifacts(run: SyntheticRun, rng: np.random.Generator,
         events.append({"epoch": run.turn, "kind": "turn", "message": f"turn (onset of generalisation) at epoch {run.turn}, "
                        "confidence 0.93", "payload": {"confidence": 0.93}})
     return arts, events
+
+
+def _per_input_artifacts(run: SyntheticRun, rng: np.random.Generator, arts: dict, want: set, eps: np.ndarray,
+                         grok: np.ndarray, owner: np.ndarray, onset: np.ndarray, mixed: np.ndarray) -> None:
+    """neuron_atlas, inputs, input_graduation, neuron_dynamics and one probe, shaped as the analyzers write them."""
+    n, p, M, K = len(eps), run.p, run.d_mlp, run.p // 2
+    t = eps / run.epochs
+    g = _sig((t[:, None] - onset[None, :]) / 0.02) * (~mixed)[None, :]  # [n, M] specialisation
+    if "neuron_atlas" in want:
+        freqs = np.stack([np.where(g > 0.5, owner[None, :], rng.integers(1, K + 1, (n, M))),
+                          rng.integers(1, K + 1, (n, M))], -1).astype(np.uint8)
+        coef = rng.normal(0, 0.05, (n, M, 2, 8)) * (1 - g)[..., None, None]
+        coef[:, :, 0, 4:6] += (g * (1 + 2 * t[:, None]))[..., None] * np.array([0.8, 0.5])
+        arts["neuron_atlas"] = ArtifactUpdate(
+            "1", eps, {"mean": rng.normal(0.5, 0.1, (n, M)).astype(np.float16), "freqs": freqs,
+                       "coef": coef.astype(np.float16), "residual": np.clip(1 - 0.95 * g, 0, 1).astype(np.float16)},
+            summary={"coef_order": np.array(["a_cos", "a_sin", "b_cos", "b_sin", "apb_cos", "apb_sin", "amb_cos",
+                                             "amb_sin"], dtype=object)}, scalars={"p": p, "n_freqs": 2})
+    a, b = np.divmod(np.arange(p * p), p)
+    in_train = rng.random(p * p) < 0.3
+    hardness = rng.random(p * p)
+    if "inputs" in want:
+        correct = np.where(in_train[None, :], t[:, None] > 0.01, grok > hardness[None, :])
+        margin = np.where(correct, 1, -1) * (0.5 + 10 * grok * rng.random((n, p * p)))
+        loss = np.exp(-margin) * 2 + 1e-6
+        classes = np.array(["all", "train", "test", "a_eq_b", "no_wrap", "wrap"], dtype=object)
+        masks = [np.ones(p * p, bool), in_train, ~in_train, a == b, a + b < p, a + b >= p]
+        per = lambda v: np.stack([v[:, m].mean(1) for m in masks], 1).astype(np.float32)  # noqa: E731
+        arts["inputs"] = ArtifactUpdate(
+            "1", eps, {"correct": correct, "loss": loss.astype(np.float32), "margin": margin.astype(np.float16),
+                       "class_acc": per(correct.astype(float)), "class_loss": per(loss), "class_margin": per(margin)},
+            summary={"classes": classes, "in_train": in_train}, scalars={"p": p, "unavailable_classes": []})
+        if "input_graduation" in want:
+            wrong_later = np.flip(np.maximum.accumulate(np.flip(~correct, 0), 0), 0)
+            stays = ~wrong_later
+            grad = np.where(stays.any(0), eps[np.argmax(stays, 0)], -1)
+            share = np.array([[((grad[m] >= 0) & (grad[m] <= e)).mean() for m in masks] for e in eps])
+            arts["input_graduation"] = ArtifactUpdate(
+                "1", eps, {"graduated_share": share.astype(np.float32)},
+                summary={"graduation_epoch": grad, "graduation_epoch_window": grad, "classes": classes},
+                scalars={"p": p, "never_graduated": int((grad < 0).sum()), "unavailable_classes": []})
+    if "neuron_dynamics" in want:
+        committed = np.where(g > 0.5, owner[None, :], np.where(rng.random((n, M)) < 0.3, rng.integers(1, K + 1, (n, M)), 0))
+        final = committed[-1]
+        settled = (committed == final[None, :]) & (final[None, :] > 0)
+        from_end = np.flip(np.minimum.accumulate(np.flip(settled, 0), 0), 0)
+        commit = np.where(from_end.any(0), eps[np.argmax(from_end, 0)], -1)
+        sw_e, sw_n, sw_f, sw_t = [], [], [], []
+        for u in range(M):
+            last = 0
+            for i in range(n):
+                c = int(committed[i, u])
+                if c and last and c != last:
+                    sw_e.append(int(eps[i])); sw_n.append(u); sw_f.append(last); sw_t.append(c)  # noqa: E702
+                last = c or last
+        counts = np.stack([np.bincount(np.where(g[i] > 0.7, owner, 0), minlength=K + 1)[1:] for i in range(n)])
+        tk = int(owner[0] % K) + 1
+        arts["neuron_dynamics"] = ArtifactUpdate(
+            "1", eps, {"committed_freq": committed.astype(np.int16), "specialised_counts": counts.astype(np.int32)},
+            summary={"commitment_epoch": commit, "final_freq": final.astype(np.int16),
+                     "switch_count": np.bincount(np.array(sw_n, dtype=np.int64), minlength=M).astype(np.int32),
+                     "switch_epoch": np.array(sw_e, dtype=np.int64), "switch_neuron": np.array(sw_n, dtype=np.int32),
+                     "switch_from": np.array(sw_f, dtype=np.int16), "switch_to": np.array(sw_t, dtype=np.int16),
+                     "transient_freq": np.array([tk], dtype=np.int16), "transient_rise": eps[[n // 5]],
+                     "transient_peak": eps[[n // 4]], "transient_peak_share": np.array([0.08], np.float32),
+                     "transient_peak_count": np.array([int(0.08 * M)]), "transient_disappear": eps[[n // 3]],
+                     "transient_final_share": np.array([0.01], np.float32), "transient_homeless": np.array([2])},
+            scalars={"commit_threshold": 3 / K})
+    if "probe_demo" in want:
+        N, H, F = 8, run.n_heads, len(run.key_freqs)
+        pa, pb = rng.integers(0, p, N), rng.integers(0, p, N)
+        ramp = grok[:, :1] * np.ones((1, N))
+        mlp_freq = ramp[..., None] * rng.uniform(1, 4, (1, N, F))
+        other = 6 * (1 - ramp)
+        heads = rng.normal(0, 0.3, (n, N, H))
+        mlp = mlp_freq.sum(-1) + other + 0.1
+        total = 0.2 + heads.sum(-1) + mlp
+        lens = np.stack([np.full((n, N), -np.log(p)), -np.log(p) * (1 - 0.3 * ramp), -np.exp(-total)], -1)
+        f32 = np.float32
+        arts["probe_demo"] = ArtifactUpdate(
+            "1", eps, {"correct": total > 3, "loss": np.exp(-total).astype(f32), "margin": (total - 3).astype(f32),
+                       "logit_centred": total.astype(f32), "dla_embed": np.full((n, N), 0.2, f32),
+                       "dla_mlp": mlp.astype(f32), "dla_mlp_mean": np.full((n, N), 0.1, f32),
+                       "dla_mlp_other": other.astype(f32), "dla_heads": heads.astype(f32),
+                       "dla_mlp_freq": mlp_freq.astype(f32), "lens_logprob": lens.astype(f32),
+                       "lens_rank": np.zeros((n, N, 3), np.int16), "lens_top": np.zeros((n, N, 3), np.int16),
+                       "attention": np.full((n, N, H, 3), 1 / 3, f32)},
+            summary={"a": pa, "b": pb, "label": (pa + pb) % p, "in_train": in_train[pa * p + pb].astype(np.int8),
+                     "key_freqs": np.array(run.key_freqs), "stages": np.array(["embed", "attn", "mlp"], dtype=object)},
+            scalars={"spec": "random:8", "probe": "demo", "resolved": []})
 
 
 def write_synthetic_bundle(path: str | os.PathLike, run: SyntheticRun | None = None) -> Path:

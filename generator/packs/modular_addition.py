@@ -14,7 +14,8 @@ from epochscope.generator.packs import Pack, Section
 
 # The analyses this pack draws (collectors/analysis/ writes them).
 ARTIFACTS = frozenset({"weight_norms", "effective_dim", "trajectory", "cusum", "coarseness", "fourier_weights",
-                       "neuron_freq", "neuron_maps", "attention", "restricted_loss", "turn"})
+                       "neuron_freq", "neuron_maps", "attention", "restricted_loss", "turn", "neuron_atlas",
+                       "neuron_dynamics", "inputs", "input_graduation"})
 
 
 def applies(bundle: Bundle) -> bool:
@@ -46,6 +47,18 @@ SECTIONS = (
     Section("neurons", "Neurons", ("neuron_freq_counts", "coarseness", "neuron_clusters", "neuron_maps"),
             "How MLP neurons specialise on frequencies. Click a neuron in the cluster map to show its activation map "
             "and its cluster-mates beside it."),
+    Section("atlas", "Every neuron", ("neuron_atlas",),
+            "Every MLP neuron's activation map at the selected epoch, rebuilt in the page from a few Fourier terms "
+            "per neuron; filter by frequency, cluster or coarseness, page through them, click one to select it."),
+    Section("dynamics", "Neuron dynamics",
+            ("neuron_commitment", "neuron_commitment_curve", "specialised_counts", "neuron_switches",
+             "transient_frequencies"),
+            "Which frequency each neuron is committed to over training, when it switched, from when its final "
+            "frequency holds, and frequencies that gained neurons and lost them again."),
+    Section("inputs", "Per-input analysis",
+            ("input_maps", "input_graduation_map", "input_class_accuracy", "input_class_loss", "probe_traces"),
+            "Every (a, b) input at the selected epoch, when each input started to stay correct, curves per input "
+            "class, and chosen inputs traced through training. Click an input on a map to select it."),
     Section("attention", "Attention heads", ("head_freq", "attention"),
             "Each head's dominant frequency over training and its attention pattern at the selected epoch. Click a "
             "head to select it."),
@@ -70,7 +83,7 @@ PACK = Pack(
     sections=SECTIONS,
     compare_sections=COMPARE_SECTIONS,
     modules=tuple(f"epochscope.generator.charts_{m}" for m in ("training", "weights", "fourier", "neurons",
-                                                                "attention")) + ("epochscope.generator.compare_charts",),
+                                                                "attention", "atlas", "inputs")) + ("epochscope.generator.compare_charts",),
     applies=applies,
     lead=True,
 )
