@@ -26,7 +26,6 @@ age diversity) are computed in the run and stored in it.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from epochscope.collectors.experiments.base import ExperimentResult, config_to_dict, one_of
+from epochscope.collectors.experiments.base import (
+    ExperimentResult,
+    one_of,
+    run_recorded,
+)
 from epochscope.collectors.experiments.lm import LMConfig, TinyLM, check_activation
 from epochscope.collectors.experiments.loop import Telemetry, Trainer, evaluate, sample_text
 from epochscope.collectors.experiments.monitors import measure_spikes
@@ -410,27 +413,5 @@ class _Diverged(Exception):
 def run_apoptosis(config: ApoptosisConfig, path: str | Path | None, *, overwrite: bool = False,
                   threads: int | None = 1) -> ExperimentResult:
     """Train into the bundle at `path` (None: bare, nothing recorded, for benchmarks)."""
-    from epochscope.collectors.recorder import Recorder
-
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    t0 = time.perf_counter()
-    try:
-        run = Apoptosis(config)
-        if path is None:
-            final = run.run()
-        else:
-            with Recorder(path, config_to_dict(config) | {"experiment": "apoptosis"},
-                          seeds=config.seeds(), overwrite=overwrite, flush_interval=10.0) as rec:
-                run.attach(rec)
-                try:
-                    final = run.run()
-                except _Diverged as exc:
-                    rec.event(exc.step, "diverged", str(exc))
-                    rec.close(status="failed")
-                    raise EpochscopeError(f"{exc}; the bundle {path} is kept, marked failed") from None
-    finally:
-        torch.set_num_threads(before)
-    wall = time.perf_counter() - t0
-    return ExperimentResult(Path(path) if path else Path(), config.steps, final, wall, config.steps / wall)
+    return run_recorded(lambda: Apoptosis(config), config, path, experiment="apoptosis", steps=config.steps,
+                        overwrite=overwrite, threads=threads, diverged=_Diverged)

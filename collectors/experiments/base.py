@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -133,3 +135,38 @@ def _coerce(key: str, value: Any, kind: str) -> Any:
     if kind.startswith(("tuple", "list")) and isinstance(value, (list, tuple)):
         return tuple(str(v) for v in value)
     raise EpochscopeError(f"config key {key}: {value!r} is not a valid {kind}")
+
+
+def run_recorded(make_run: Callable[[], Any], config: Any, path: str | os.PathLike | None, *,
+                 experiment: str, steps: int, overwrite: bool, threads: int | None,
+                 diverged: type[Exception]) -> ExperimentResult:
+    """Run an experiment bare (`path` None: nothing recorded, for benchmarks) or into the
+    bundle at `path`, on `threads` torch threads. `make_run()` gives an object with `run()`
+    (returning the final figures) and `attach(recorder)`; a `diverged` exception (with
+    `.step`) is recorded and closes the bundle as failed, with one error line."""
+    import torch
+
+    from epochscope.collectors.recorder import Recorder
+
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    try:
+        run = make_run()
+        if path is None:
+            final = run.run()
+        else:
+            with Recorder(path, config_to_dict(config) | {"experiment": experiment},
+                          seeds=config.seeds(), overwrite=overwrite, flush_interval=10.0) as rec:
+                run.attach(rec)
+                try:
+                    final = run.run()
+                except diverged as exc:
+                    rec.event(exc.step, "diverged", str(exc))
+                    rec.close(status="failed")
+                    raise EpochscopeError(f"{exc}; the bundle {path} is kept, marked failed") from None
+    finally:
+        torch.set_num_threads(before)
+    wall = time.perf_counter() - t0
+    return ExperimentResult(Path(path) if path else Path(), steps, final, wall, steps / wall)

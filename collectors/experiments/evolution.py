@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import random
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from epochscope.collectors.experiments.base import ExperimentResult, config_to_dict, one_of
+from epochscope.collectors.experiments.base import (
+    ExperimentResult,
+    one_of,
+    run_recorded,
+)
 from epochscope.collectors.experiments.lm import ACTIVATION_COST, LMConfig, TinyLM, check_activation
 from epochscope.collectors.experiments.loop import Telemetry, Trainer, evaluate, sample_text
 from epochscope.collectors.experiments.monitors import measure_spikes
@@ -318,28 +321,5 @@ def _finite(x: float) -> float:
 def run_evolution(config: EvolutionConfig, path: str | Path | None, *, overwrite: bool = False,
                   threads: int | None = 1) -> ExperimentResult:
     """Run the search into the bundle at `path` (None: bare, nothing recorded, for benchmarks)."""
-    from epochscope.collectors.recorder import Recorder
-
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    t0 = time.perf_counter()
-    try:
-        if path is None:
-            final = Search(config).run()
-        else:
-            search = Search(config)
-            with Recorder(path, config_to_dict(config) | {"experiment": "evolution"},
-                          seeds=config.seeds(), overwrite=overwrite, flush_interval=10.0) as rec:
-                search.attach(rec)
-                try:
-                    final = search.run()
-                except _Diverged as exc:
-                    rec.event(exc.step, "diverged", str(exc))
-                    rec.close(status="failed")
-                    raise EpochscopeError(f"{exc}; the bundle {path} is kept, marked failed") from None
-    finally:
-        torch.set_num_threads(before)
-    wall = time.perf_counter() - t0
-    return ExperimentResult(Path(path) if path else Path(), config.total_steps, final, wall,
-                            config.total_steps / wall)
+    return run_recorded(lambda: Search(config), config, path, experiment="evolution",
+                        steps=config.total_steps, overwrite=overwrite, threads=threads, diverged=_Diverged)

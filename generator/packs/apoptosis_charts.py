@@ -12,7 +12,13 @@ import numpy as np
 
 from epochscope.generator.charts import Unavailable, chart, present_series, series_trace
 from epochscope.generator.context import BuildContext
-from epochscope.generator.packs.step_charts import event_points, fmt, nearest_value, table_spec
+from epochscope.generator.packs.step_charts import (
+    event_points,
+    fmt,
+    nearest_value,
+    spikes_by_step,
+    table_spec,
+)
 
 _LOSSES = (("train_loss", "train loss", 0, "solid", "lines"),
            ("baseline_train_loss", "baseline train loss (no apoptosis)", 7, "dot", "lines"),
@@ -42,11 +48,7 @@ def apo_loss(ctx: BuildContext) -> dict[str, Any]:
     have = present_series(ctx, tuple(n for n, *_ in _LOSSES))
     traces = [series_trace(ctx, n, label, color=c, dash=dash, mode=mode, width=1.1)
               for n, label, c, dash, mode in _LOSSES if n in have]
-    spikes = {}
-    if ctx.has_table("event_spikes"):
-        s = ctx.table("event_spikes")
-        for i, step in enumerate(np.asarray(s["step"]).tolist()):
-            spikes[int(step)] = {k: np.asarray(v)[i] for k, v in s.items()}
+    spikes = spikes_by_step(ctx, "event_spikes")
     epochs, loss = ctx.series("train_loss") if "train_loss" in have else (np.zeros(0, np.int64), np.zeros(0))
     xs, ys, texts = [], [], []
     for e in ctx.events("apoptosis"):

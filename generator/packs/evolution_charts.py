@@ -12,7 +12,13 @@ import numpy as np
 
 from epochscope.generator.charts import Unavailable, chart, present_series, series_trace
 from epochscope.generator.context import BuildContext
-from epochscope.generator.packs.step_charts import event_points, fmt, nearest_value, table_spec
+from epochscope.generator.packs.step_charts import (
+    event_points,
+    fmt,
+    nearest_value,
+    spikes_by_step,
+    table_spec,
+)
 
 # The notes' eight fields, in their order; the collector's extra columns follow.
 NOTES_COLUMNS = ("id", "activation", "generation", "best_loss", "best_val_loss", "fitness", "steps", "alive")
@@ -164,11 +170,7 @@ def evo_loss(ctx: BuildContext) -> dict[str, Any]:
     if ctx.has_series("candidate_val_loss"):
         traces.append(series_trace(ctx, "candidate_val_loss", "candidate's final validation loss", color=2,
                                    mode="markers"))
-    spikes = {}
-    if ctx.has_table("switch_spikes"):
-        s = ctx.table("switch_spikes")
-        for i, step in enumerate(np.asarray(s["step"]).tolist()):
-            spikes[int(step)] = {k: np.asarray(v)[i] for k, v in s.items()}
+    spikes = spikes_by_step(ctx, "switch_spikes")
     epochs, loss = ctx.series("train_loss") if "train_loss" in have else (np.zeros(0, np.int64), np.zeros(0))
     xs, ys, texts = [], [], []
     for e in ctx.events("activation_switch"):

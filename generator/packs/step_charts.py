@@ -22,6 +22,15 @@ MONITORS = (("cusum_grad", "gradient norm"), ("cusum_clip", "clipped share"),
 DEFAULT_H = 4.0  # the collectors' alarm threshold (docs/experiments.md), unless the config names one
 
 
+def spikes_by_step(ctx: BuildContext, table: str) -> dict[int, dict[str, Any]]:
+    """The rows of a spike table (`switch_spikes`, `event_spikes`) keyed by their step."""
+    if not ctx.has_table(table):
+        return {}
+    s = ctx.table(table)
+    return {int(step): {k: np.asarray(v)[i] for k, v in s.items()}
+            for i, step in enumerate(np.asarray(s["step"]).tolist())}
+
+
 def fmt(value: Any) -> str:
     """A number as the tables and hovers print it."""
     if value is None:
