@@ -12,7 +12,8 @@ Exactly one of (rule in docs/analysis.md, "Run health"):
 least `min_drop` decades below its plateau. "Lost it" means the running median (over the
 sustain window) of test accuracy below 90%, or of the log test loss back within
 `min_drop` / 2 decades of the plateau; "at the end" is the median of the last 5% of the run.
-A loss spike is shorter than the sustain window and does not count as losing it.
+A loss spike is shorter than the sustain window and does not count as losing it, and
+neither does the rise itself: "lost" is judged where the whole window lies after generalising.
 """
 
 from __future__ import annotations
@@ -77,9 +78,11 @@ def classify_health(
 
     span = float(e[-1] - e[0]) if len(e) else 0.0
     per_point = span / max(len(e) - 1, 1)
-    after = e >= generalised_epoch
     w = int(round(sustain / max(per_point, 1e-9)))
     smooth = _running_median(v, w)
+    # Losing it is judged only where the whole median window lies after generalisation: the
+    # first w/2 points after it still mix in the plateau before it (not a loss, the rise).
+    after = np.arange(len(v)) >= int(np.searchsorted(e, generalised_epoch)) + w // 2
     # the last w/2 points have no full window: a dip there is a spike, not a loss (the end
     # of the run is judged by its final median below)
     inside = np.arange(len(v)) < len(v) - w // 2
