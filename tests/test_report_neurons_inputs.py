@@ -240,6 +240,9 @@ def test_sections_in_the_browser(browser, synthetic_report):
     assert opened.evaluate("ES.app.state.input") == a * 23 + b
     assert f"{a} + {b}" in opened.evaluate("document.querySelector('#c-input_maps .readout').textContent")
     show(opened, "probe_traces")
+    # the menu follows the selected input when the chart redraws (lazily, after it is shown)
+    opened.page.wait_for_function("() => { const s = document.querySelector('#c-probe_traces select'); "
+                                  "return s && s.value === '0:2'; }", timeout=10000)
     assert opened.evaluate("document.querySelector('#c-probe_traces select').value") == "0:2"
     opened.page.wait_for_function("(i) => location.hash.includes('input=' + i)", arg=a * 23 + b, timeout=5000)
     # clicking the probe chart selects an epoch (a point of the total's trace)
