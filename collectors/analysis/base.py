@@ -174,6 +174,16 @@ def fingerprint(*parts: Any) -> str:
     return h.hexdigest()[:16]
 
 
+def signals_fingerprint(signals: dict[str, Any]) -> str:
+    """The fingerprint of named (epochs, values) signals, None for an absent one."""
+    parts: list[Any] = []
+    for key, value in sorted(signals.items()):
+        parts.append(key)
+        if value is not None:
+            parts += [np.asarray(value[0]), np.asarray(value[1], dtype=np.float64)]
+    return fingerprint(*parts)
+
+
 class Analyzer:
     """Base class. Subclass, set the class attributes, implement the method for `consumes`:
 

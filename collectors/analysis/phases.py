@@ -24,7 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from epochscope.collectors.analysis.base import Analyzer, MetricsView, Output, fingerprint
+from epochscope.collectors.analysis.base import (
+    Analyzer,
+    MetricsView,
+    Output,
+    signals_fingerprint,
+)
 from epochscope.collectors.analysis.turn import LOSS_SERIES, detect_turn
 
 __all__ = ["Phases", "find_phases"]
@@ -164,12 +169,7 @@ class Phases(Analyzer):
         return out
 
     def inputs(self, view: MetricsView) -> str:
-        parts: list[Any] = []
-        for key, value in sorted(self._signals(view).items()):
-            parts.append(key)
-            if value is not None:
-                parts += [np.asarray(value[0]), np.asarray(value[1], dtype=np.float64)]
-        return fingerprint(*parts)
+        return signals_fingerprint(self._signals(view))
 
     def compute_metrics(self, view: MetricsView) -> Output:
         res = find_phases(**self._signals(view), level=self.params["level"])

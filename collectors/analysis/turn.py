@@ -40,7 +40,12 @@ from typing import Any
 
 import numpy as np
 
-from epochscope.collectors.analysis.base import Analyzer, MetricsView, Output, fingerprint
+from epochscope.collectors.analysis.base import (
+    Analyzer,
+    MetricsView,
+    Output,
+    signals_fingerprint,
+)
 from epochscope.collectors.analysis.health import classify_health
 from epochscope.collectors.analysis.spikes import Spike, clean_spikes, detect_spikes
 
@@ -481,12 +486,7 @@ class Turn(Analyzer):
         return out
 
     def inputs(self, view: MetricsView) -> str:
-        parts: list[Any] = []
-        for key, value in sorted(self._signals(view).items()):
-            parts.append(key)
-            if value is not None:
-                parts += [np.asarray(value[0]), np.asarray(value[1], dtype=np.float64)]
-        return fingerprint(*parts)
+        return signals_fingerprint(self._signals(view))
 
     def compute_metrics(self, view: MetricsView) -> Output:
         s = self._signals(view)
