@@ -103,8 +103,11 @@ def draw_all(opened: Opened, timeout: float = 20.0) -> None:
 def show(opened: Opened, name: str) -> None:
     """Scroll chart `name` into view and wait until it has drawn."""
     opened.evaluate("(n) => document.getElementById('c-' + n).scrollIntoView({block: 'center'})", name)
-    opened.page.wait_for_function("(n) => !!document.getElementById('c-' + n).dataset.drawn", arg=name,
-                                  timeout=10000)
+    # Drawn once is not enough: a chart that went dirty off-screen (the epoch changed) is redrawn
+    # only when the IntersectionObserver reports it visible, which can come after scrollIntoView.
+    opened.page.wait_for_function(
+        "(n) => { const c = ES.app.charts[n]; return !!document.getElementById('c-' + n).dataset.drawn"
+        " && (!c || c.status !== 'ok' || (c.visible && !c.dirty)); }", arg=name, timeout=10000)
     settle(opened)
 
 
