@@ -74,7 +74,7 @@ def main() -> None:
     gen_warm = time.perf_counter() - t0
     same = page.read_bytes() == (work / "compare-2.html").read_bytes()
 
-    import epochscope.generator.compare as compare_mod
+    import epochscope.generator.compare.page as compare_mod
 
     t0 = time.perf_counter()
     cmp = build_comparison(paths)

@@ -8,7 +8,7 @@ and compare.js), the analyses/series it needs (for the "not in this run" line), 
 state it follows (epoch, neuron, head) and a builder. A run chart's builder turns a
 `BuildContext` into a JSON spec referencing embedded arrays (or, for a `multi` chart, into a
 list of cards: one per series group, table or artifact array); a comparison chart's builder
-turns a `ChartInput` (generator/compare_charts.py) into a spec. Builders register themselves
+turns a `ChartInput` (generator/compare/charts.py) into a spec. Builders register themselves
 with `@chart(...)`; comparison charts are keyed "compare:<name>" in `CHARTS`.
 """
 

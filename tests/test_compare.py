@@ -19,7 +19,7 @@ from epochscope.errors import EpochscopeError
 from epochscope.generator import render_report
 from epochscope.generator.charts import known_charts
 from epochscope.generator.compare import build_comparison, render_compare
-from epochscope.generator.compare_data import (
+from epochscope.generator.compare.data import (
     crossings,
     decimate,
     loop_measures,

@@ -4,7 +4,7 @@ Fourier structure, neurons and attention heads; on comparison pages the overlays
 PCA basis and per-variant detail of these analyses.
 
 Its charts are defined in generator/charts_*.py (run report) and
-generator/compare_charts.py (comparison page); their help texts in templates/help/.
+generator/compare/charts.py (comparison page); their help texts in templates/help/.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ PACK = Pack(
     sections=SECTIONS,
     compare_sections=COMPARE_SECTIONS,
     modules=tuple(f"epochscope.generator.charts_{m}" for m in ("training", "weights", "fourier", "neurons",
-                                                                "attention", "atlas", "inputs")) + ("epochscope.generator.compare_charts",),
+                                                                "attention", "atlas", "inputs")) + ("epochscope.generator.compare.charts",),
     applies=applies,
     lead=True,
 )

@@ -1,7 +1,7 @@
 """The charts of a comparison page: overlays of shared time series, the shared-basis
 trajectories, small multiples of per-variant detail and the two-variant difference view.
 
-Each builder turns the variants (`VariantData`, generator/compare_data.py) into a JSON spec
+Each builder turns the variants (`VariantData`, generator/compare/data.py) into a JSON spec
 whose arrays live in the page's `ArrayStore`, or raises `Unavailable` saying why it cannot be
 drawn. Page-side renderers: templates/compare.js (kinds "overlay", "paths", "multiples",
 "difference").
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from epochscope.generator.charts import ChartDef, add_chart
-from epochscope.generator.compare_data import Series, VariantData, crossings, decimate
+from epochscope.generator.compare.data import Series, VariantData, crossings, decimate
 from epochscope.generator.context import Unavailable
 from epochscope.generator.encode import ArrayStore
 

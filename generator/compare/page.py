@@ -30,8 +30,8 @@ from epochscope.archives import open_bundle
 from epochscope.archives.errors import DamagedBundleError
 from epochscope.errors import EpochscopeError
 from epochscope.generator.charts import ChartDef, get_chart
-from epochscope.generator.compare_charts import ChartInput
-from epochscope.generator.compare_data import (
+from epochscope.generator.compare.charts import ChartInput
+from epochscope.generator.compare.data import (
     Z_LIMIT,
     VariantData,
     crossings,
