@@ -71,7 +71,7 @@ class BuildContext:
             if not np.isfinite(values).all():  # inf draws as a gap, like NaN (the CSV says NaN too)
                 values = np.where(np.isfinite(values), values, np.nan)
             if self.series_cap and epochs.size > self.series_cap:
-                from epochscope.generator.compare.data import decimate
+                from epochscope.generator.compare.stats import decimate
 
                 epochs, values = decimate(epochs, values, self.series_cap)
             exact = "loss" in name or "acc" in name

@@ -1,11 +1,16 @@
-/* epochscope comparison page: state, controls, chart renderers, lazy drawing, URL hash.
+/* epochscope comparison page: state, groups and bands, controls, chart renderers, lazy
+ * drawing, URL hash.
  *
- * Arrays are decoded by report_decode.js (ES.ArrayStore). State: the x axis of the time
- * series ("epoch" or "turn": epochs relative to each run's turn), per-chart log scales and
- * selected options, the table's sort and the hidden variants; it lives in the URL hash, so a
- * copied link reopens the same view. Charts draw when they scroll into view; a state change
- * redraws the visible ones and marks the others dirty. Every user string passes through esc()
- * before Plotly sees it (Plotly renders a subset of HTML in names, hover text and titles).
+ * Arrays are decoded by report_decode.js (ES.ArrayStore). State: the grouping keys (runs
+ * sharing their values form a group; seeds are pooled), the band (± std, min–max, ± s.e.),
+ * whether member runs are drawn, the x axis of the time series ("epoch" or "turn"), per-chart
+ * log scales and options, the table's rows (runs or groups) and sort, the hidden runs; it
+ * lives in the URL hash, so a copied link reopens the same view. A group's line and band are
+ * computed here from each run's embedded series with the rules of generator/compare/stats.py
+ * (common grid, interpolation only inside each run's range), so regrouping needs no rebuild.
+ * Charts draw when they scroll into view; a state change redraws the visible ones and marks
+ * the others dirty. Every user string passes through esc() before Plotly sees it (Plotly
+ * renders a subset of HTML in names, hover text and titles) and reaches the DOM as text.
  */
 (function (ES) {
   const page = (ES.page = JSON.parse(document.getElementById("es-data").textContent));
@@ -17,7 +22,12 @@
   const $$ = (sel, root) => Array.from((root || document).querySelectorAll(sel));
   const V = page.variants;
 
-  const st = { align: "epoch", logy: new Set(), sel: {}, sort: null, hidden: new Set() };
+  const KEYS = page.keys || [];
+  const GRID = page.gridLimit || 400;
+  const LEGEND_MAX = 12;  // more groups than this: no legend (the group list names them)
+  const st = { align: "epoch", logy: new Set(), sel: {}, sort: null, hidden: new Set(),
+    groupBy: (page.groupBy || []).slice(), band: "std", members: false, rows: "runs", varMetric: 0 };
+  let groupCache = null;
   const charts = {};
   // firstPaint: the first chart is on screen (a preview or the real one); firstInteractive: the
   // first Plotly chart is (see chart_preview.js).
@@ -55,6 +65,10 @@
       if (page.columns.indexOf(col) >= 0) out.sort = { col: col, dir: dir === "desc" ? "desc" : "asc" };
     }
     if (h.has("hide")) out.hidden = new Set(h.get("hide").split(",").filter((x) => x !== "" && Number(x) in V).map(Number));
+    if (h.has("g")) out.groupBy = h.get("g").split(",").filter((k) => KEYS.indexOf(k) >= 0);
+    if (h.has("band")) out.band = ["std", "minmax", "sem"].indexOf(h.get("band")) >= 0 ? h.get("band") : "std";
+    if (h.has("members")) out.members = h.get("members") === "1";
+    if (h.has("rows")) out.rows = h.get("rows") === "groups" ? "groups" : "runs";
     return out;
   }
 
@@ -66,6 +80,10 @@
     if (sel.length) h.set("sel", sel.join(","));
     if (st.sort) h.set("sort", st.sort.col + ":" + st.sort.dir);
     if (st.hidden.size) h.set("hide", Array.from(st.hidden).join(","));
+    h.set("g", st.groupBy.join(","));
+    h.set("band", st.band);
+    if (st.members) h.set("members", "1");
+    if (st.rows === "groups") h.set("rows", "groups");
     const text = "#" + h.toString().replace(/%2C/g, ",").replace(/%3A/g, ":");
     if (location.hash !== text) history.replaceState(null, "", text);
   }
@@ -98,45 +116,256 @@
     return V[v].emph ? 2.6 : 1.5;
   }
 
-  // Overlays: one line per variant (and role), x shifted by the turn when aligned.
+  // ------------------------------------------------------------------ groups and bands
+  // The groups of the current state: runs (not hidden) sharing the values of st.groupBy.
+  function groups() {
+    if (groupCache) return groupCache;
+    const idx = st.groupBy.map((k) => KEYS.indexOf(k)).filter((i) => i >= 0);
+    const by = new Map(), out = [];
+    V.forEach((v, i) => {
+      if (st.hidden.has(i)) return;
+      const vals = idx.map((j) => v.cfg[j]);
+      const key = JSON.stringify(vals);
+      let g = by.get(key);
+      if (!g) {
+        g = { label: idx.length ? idx.map((j, n) => KEYS[j] + "=" + vals[n]).join(", ") : "all runs", members: [] };
+        by.set(key, g);
+        out.push(g);
+      }
+      g.members.push(i);
+    });
+    out.forEach((g, n) => { g.id = n; g.color = V[g.members[0]].color; });
+    groupCache = out;
+    return out;
+  }
+
+  function groupOf() {
+    const of = new Array(V.length).fill(null);
+    groups().forEach((g) => g.members.forEach((v) => { of[v] = g; }));
+    return of;
+  }
+
+  // The grid a group is aligned on (stats.common_grid): the union of its runs' epochs when it
+  // has at most GRID points, else GRID even steps from the first epoch to the last.
+  function commonGrid(xs) {
+    let lo = Infinity, hi = -Infinity, over = false;
+    const seen = new Set();
+    xs.forEach((x) => {
+      for (let i = 0; i < x.length; i++) {
+        const e = x[i];
+        if (e < lo) lo = e;
+        if (e > hi) hi = e;
+        if (!over) { seen.add(e); if (seen.size > GRID) over = true; }
+      }
+    });
+    if (!(hi >= lo)) return new Float64Array(0);
+    if (!over) return Float64Array.from(seen).sort();
+    const g = new Float64Array(GRID), step = (hi - lo) / (GRID - 1);
+    for (let i = 0; i < GRID; i++) g[i] = lo + step * i;
+    g[GRID - 1] = hi;
+    return g;
+  }
+
+  // Values of (x, y) on `grid` (stats.align): linear between finite points, only inside the
+  // run's first and last finite point, NaN outside (never extrapolated).
+  function alignTo(x, y, grid) {
+    const xf = [], yf = [];
+    for (let i = 0; i < y.length; i++) if (isFinite(y[i]) && isFinite(x[i])) { xf.push(x[i]); yf.push(y[i]); }
+    const out = new Float64Array(grid.length).fill(NaN);
+    const n = xf.length;
+    if (!n) return out;
+    let k = 0;
+    for (let g = 0; g < grid.length; g++) {
+      const e = grid[g];
+      if (e < xf[0] || e > xf[n - 1]) continue;
+      while (k < n - 2 && xf[k + 1] < e) k++;
+      if (n === 1 || e <= xf[k]) { out[g] = yf[k]; continue; }
+      const x0 = xf[k], x1 = xf[k + 1];
+      out[g] = x1 === x0 ? yf[k + 1] : yf[k] + (yf[k + 1] - yf[k]) * (e - x0) / (x1 - x0);
+    }
+    return out;
+  }
+
+  // A group's mean and band (stats.band): per grid point the runs covering it, their mean,
+  // sample std (N − 1), standard error, min and max.
+  function band(series) {
+    const grid = commonGrid(series.map((s) => s[0]));
+    const G = grid.length, rows = series.map((s) => alignTo(s[0], s[1], grid));
+    const n = new Int32Array(G), mean = new Float64Array(G).fill(NaN), std = new Float64Array(G).fill(NaN);
+    const sem = new Float64Array(G).fill(NaN), lo = new Float64Array(G).fill(NaN), hi = new Float64Array(G).fill(NaN);
+    for (let g = 0; g < G; g++) {
+      let c = 0, sum = 0, mn = Infinity, mx = -Infinity;
+      for (const r of rows) { const y = r[g]; if (y === y) { c++; sum += y; if (y < mn) mn = y; if (y > mx) mx = y; } }
+      n[g] = c;
+      if (!c) continue;
+      const m = sum / c;
+      mean[g] = m; lo[g] = mn; hi[g] = mx;
+      if (c > 1) {
+        let ss = 0;
+        for (const r of rows) { const y = r[g]; if (y === y) ss += (y - m) * (y - m); }
+        std[g] = Math.sqrt(ss / (c - 1));
+        sem[g] = std[g] / Math.sqrt(c);
+      }
+    }
+    return { grid: grid, n: n, mean: mean, std: std, sem: sem, lo: lo, hi: hi };
+  }
+
+  function edges(b, mode, log) {
+    const G = b.grid.length, low = new Float64Array(G), high = new Float64Array(G);
+    for (let g = 0; g < G; g++) {
+      if (mode === "minmax") { low[g] = b.lo[g]; high[g] = b.hi[g]; continue; }
+      const d = mode === "sem" ? b.sem[g] : b.std[g];
+      low[g] = b.mean[g] - d; high[g] = b.mean[g] + d;
+      if (log && !(low[g] > 0)) low[g] = b.lo[g];  // a log axis cannot show an edge at or below 0
+    }
+    return [low, high];
+  }
+
+  function rgba(hex, alpha) {
+    const n = parseInt(hex.slice(1), 16);
+    return "rgba(" + (n >> 16 & 255) + "," + (n >> 8 & 255) + "," + (n & 255) + "," + alpha + ")";
+  }
+
+  const BAND_NAME = { std: "± 1 std", minmax: "min–max", sem: "± 1 s.e." };
+
+  // Overlays: per group (and role) one mean line with a band, a group of one run as that
+  // run's line; x shifted by each run's turn when aligned; member runs on demand.
   function overlay(ch) {
     const sp = ch.spec;
     const opt = sp.options[optionIndex(ch)];
     const aligned = st.align === "turn";
+    const log = st.logy.has(ch.name);
     const data = [], notAligned = new Set();
+    const byV = new Map(), roles = [];
     opt.traces.forEach((t) => {
-      if (st.hidden.has(t.v)) return;
-      const turn = V[t.v].turn;
-      if (aligned && (turn === null || turn === undefined)) { notAligned.add(t.v); return; }
-      const xs = aligned ? Float64Array.from(t.x.data, (e) => e - turn) : t.x.data;
-      const label = V[t.v].label + (t.role ? " · " + t.role : "");
-      data.push({ type: "scatter", mode: "lines", x: xs, y: t.y.data, name: esc(label),
-        line: { color: V[t.v].color, width: width(t.v), dash: t.dash || "solid" }, legendgroup: "v" + t.v,
-        connectgaps: false,
-        hovertemplate: "%{y:.4g} at " + (aligned ? "turn %{x:+d}" : "epoch %{x}") + "<extra>" + esc(label) + "</extra>" });
+      if (!byV.has(t.v)) byV.set(t.v, []);
+      byV.get(t.v).push(t);
+      if (roles.indexOf(t.role || "") < 0) roles.push(t.role || "");
+    });
+    const gs = groups().filter((g) => g.members.some((v) => byV.has(v)));
+    const legend = gs.length <= LEGEND_MAX;
+    const xLabel = aligned ? "turn %{x:+.0f}" : "epoch %{x:.0f}";
+    let bands = 0, singles = 0;
+    gs.forEach((g) => {
+      let named = false;
+      roles.forEach((role) => {
+        const members = [];
+        g.members.forEach((v) => (byV.get(v) || []).forEach((t) => {
+          if ((t.role || "") !== role) return;
+          const turn = V[v].turn;
+          if (aligned && (turn === null || turn === undefined)) { notAligned.add(v); return; }
+          members.push({ v: v, t: t, shift: aligned ? turn : 0 });
+        }));
+        if (!members.length) return;
+        const dash = members[0].t.dash || "solid";
+        const suffix = role ? " · " + role : "";
+        const showleg = legend && !named;
+        named = true;
+        const shifted = (m) => (m.shift ? Float64Array.from(m.t.x.data, (e) => e - m.shift) : m.t.x.data);
+        if (members.length === 1) {
+          const m = members[0], label = (g.members.length === 1 ? V[m.v].label : g.label + " (N=1)") + suffix;
+          singles++;
+          data.push({ type: "scatter", mode: "lines", x: shifted(m), y: m.t.y.data, name: esc(g.label + " (N=1)"),
+            line: { color: g.color, width: width(m.v), dash: dash }, legendgroup: "g" + g.id, showlegend: showleg,
+            connectgaps: false, esRun: m.v, esShift: m.shift,
+            hovertemplate: "%{y:.4g} at " + xLabel + "<extra>" + esc(label) + "</extra>" });
+          return;
+        }
+        bands++;
+        const b = band(members.map((m) => [shifted(m), m.t.y.data]));
+        const [low, high] = edges(b, st.band, log);
+        const grp = "g" + g.id;
+        data.push({ type: "scatter", mode: "lines", x: b.grid, y: low, line: { width: 0, color: g.color },
+          hoverinfo: "skip", showlegend: false, legendgroup: grp, connectgaps: false, esBand: "low" });
+        data.push({ type: "scatter", mode: "lines", x: b.grid, y: high, line: { width: 0, color: g.color },
+          fill: "tonexty", fillcolor: rgba(g.color, 0.2), hoverinfo: "skip", showlegend: false, legendgroup: grp,
+          connectgaps: false, esBand: "high" });
+        data.push({ type: "scatter", mode: "lines", x: b.grid, y: b.mean, customdata: Array.from(b.n),
+          name: esc(g.label + " (N=" + members.length + ")"), line: { color: g.color, width: 2.2, dash: dash },
+          legendgroup: grp, showlegend: showleg, connectgaps: false, esGroup: g.id,
+          hovertemplate: "mean %{y:.4g} of %{customdata} runs at " + xLabel + "<extra>" +
+            esc(g.label + " (N=" + members.length + ")" + suffix) + "</extra>" });
+        if (st.members) {
+          members.forEach((m) => data.push({ type: "scatter", mode: "lines", x: shifted(m), y: m.t.y.data,
+            line: { color: g.color, width: 0.8, dash: dash }, opacity: 0.45, showlegend: false, legendgroup: grp,
+            connectgaps: false, esRun: m.v, esShift: m.shift,
+            hovertemplate: "%{y:.4g} at " + xLabel + "<extra>" + esc(V[m.v].label + suffix) + "</extra>" }));
+        }
+      });
     });
     const layout = baseLayout();
     layout.xaxis.title = { text: aligned ? "epochs relative to each run's turn" : "epoch" };
     layout.yaxis.title = { text: esc(sp.options.length > 1 ? opt.label : sp.yTitle || opt.label) };
-    layout.yaxis.type = st.logy.has(ch.name) ? "log" : "linear";
+    layout.yaxis.type = log ? "log" : "linear";
     if (sp.yRange && layout.yaxis.type === "linear") layout.yaxis.range = sp.yRange;
     if (layout.yaxis.type === "log") decades(layout.yaxis, data);
+    if (legend) {
+      layout.showlegend = true;
+      layout.legend = { orientation: "v", x: 1.01, y: 1, font: { size: 11 } };
+      layout.margin = Object.assign({}, layout.margin, { r: 10 });
+    }
     if (aligned) {
       layout.shapes.push({ type: "line", xref: "x", yref: "paper", x0: 0, x1: 0, y0: 0, y1: 1,
         line: { color: "#d62728", width: 1, dash: "dash" } });
-    } else {
-      V.forEach((v, i) => {
-        if (v.turn === null || v.turn === undefined || st.hidden.has(i)) return;
-        if (!opt.traces.some((t) => t.v === i)) return;
+    } else if (gs.length <= LEGEND_MAX) {
+      gs.forEach((g) => {
+        if (g.members.length !== 1) return;
+        const v = V[g.members[0]];
+        if (v.turn === null || v.turn === undefined) return;
         layout.shapes.push({ type: "line", xref: "x", yref: "paper", x0: v.turn, x1: v.turn, y0: 0, y1: 1,
           line: { color: v.color, width: 1, dash: "dot" }, opacity: 0.6 });
       });
     }
     const missing = opt.missing ? "No data for this series: " + opt.missing + ". " : "";
-    const cannot = notAligned.size ? "Not alignable (no turn), not drawn in this view: " +
-      Array.from(notAligned).map((v) => V[v].label + " (" + V[v].turnReason + ")").join("; ") + "." : "";
-    setAlignNote(ch, missing + cannot);
+    const cannot = notAligned.size ? "Not alignable (no turn), not drawn in this view: " + listRuns(notAligned) + ". " : "";
+    const many = legend ? "" : gs.length + " groups: hover a line for its group (the legend would hide the chart). ";
+    const bandNote = bands ? "Bands: " + BAND_NAME[st.band] + " over the runs of each group. " : "";
+    const oneNote = singles && bands ? "Groups of one run are drawn as that run's line, without a band. " : "";
+    setAlignNote(ch, cannot + missing + many + bandNote + oneNote);
     ch.card.dataset.traces = String(data.length);
+    ch.card.dataset.bands = String(bands);
+    return { data: data, layout: layout };
+  }
+
+  // Names of runs in a note: a few, then how many more.
+  function listRuns(set) {
+    const ids = Array.from(set);
+    const shown = ids.slice(0, 5).map((v) => V[v].label + " (" + V[v].turnReason + ")").join("; ");
+    return shown + (ids.length > 5 ? " and " + (ids.length - 5) + " more" : "");
+  }
+
+  // Initial against best value, one point per run coloured by its group.
+  function scatter(ch) {
+    const sp = ch.spec;
+    const opt = sp.options[optionIndex(ch)];
+    const of = groupOf();
+    const by = new Map();
+    opt.runs.forEach((v, i) => {
+      const g = of[v];
+      if (!g) return;
+      if (!by.has(g)) by.set(g, []);
+      by.get(g).push(i);
+    });
+    const data = [];
+    const legend = by.size <= LEGEND_MAX;
+    Array.from(by.keys()).sort((a, b) => a.id - b.id).forEach((g) => {
+      const idx = by.get(g);
+      data.push({ type: "scatter", mode: "markers", x: idx.map((i) => opt.x[i]), y: idx.map((i) => opt.y[i]),
+        customdata: idx.map((i) => [opt.runs[i], opt.bestEpoch[i]]), text: idx.map((i) => esc(V[opt.runs[i]].label)),
+        name: esc(g.label + " (N=" + idx.length + ")"), showlegend: legend, esPoints: true,
+        marker: { color: g.color, size: 8, line: { color: "#fff", width: 1 } },
+        hovertemplate: "%{text}<br>initial %{x:.4g}, best %{y:.4g} at epoch %{customdata[1]}<extra></extra>" });
+    });
+    const layout = baseLayout({ height: 380 });
+    layout.xaxis.title = { text: "initial " + esc(opt.label) };
+    layout.yaxis.title = { text: "best " + esc(opt.label) };
+    layout.margin.t = 30;
+    if (legend) { layout.showlegend = true; layout.legend = { x: 1.01, y: 1, font: { size: 11 } }; }
+    layout.annotations.push({ xref: "paper", yref: "paper", x: 0, y: 1.06, xanchor: "left", showarrow: false,
+      font: { size: 12 }, text: esc(opt.stats) });
+    setAlignNote(ch, "");
+    ch.card.dataset.traces = String(data.length);
+    ch.card.dataset.stats = opt.stats;
     return { data: data, layout: layout };
   }
 
@@ -267,7 +496,7 @@
     return { data: data, layout: layout };
   }
 
-  const KINDS = { overlay: overlay, difference: difference, paths: paths, multiples: multiples };
+  const KINDS = { overlay: overlay, scatter: scatter, difference: difference, paths: paths, multiples: multiples };
 
   // ------------------------------------------------------------------ drawing
   function draw(ch) {
@@ -278,6 +507,7 @@
       const fig = KINDS[ch.kind](ch);
       ES.preview.clear(ch);
       await Plotly.react(ch.el, fig.data, fig.layout, CONFIG);
+      if (!ch.clicks && ch.el.on) { ch.el.on("plotly_click", onClick); ch.clicks = true; }
       stats.draws++;
       if (stats.firstDraw === null) stats.firstDraw = performance.now();
       ES.preview.markPainted(stats, "firstPaint");
@@ -305,7 +535,57 @@
     return Promise.all(jobs);
   }
 
+  // ------------------------------------------------------------------ drill-down
+  // Open run `v`'s report at `epoch` (the report reads #epoch=N).
+  function openRun(v, epoch) {
+    const href = V[v] && V[v].href;
+    if (!href) { toast("No report link for " + V[v].label + ": the site build (epochscope build) or --reports gives them"); return null; }
+    const url = href.split("#")[0] + (epoch !== null && epoch !== undefined && isFinite(epoch) ? "#epoch=" + Math.round(epoch) : "");
+    ES.app.opened = url;
+    location.assign(url);
+    return url;
+  }
+
+  function onClick(ev) {
+    const p = ev && ev.points && ev.points[0];
+    if (!p) return;
+    const t = p.data || {};
+    if (t.esPoints) { openRun(p.customdata[0], p.customdata[1]); return; }
+    if (t.esRun !== undefined) { openRun(t.esRun, Number(p.x) + (t.esShift || 0)); return; }
+    if (t.esGroup !== undefined) toast("This is the mean of a group: switch on “members” and click one run's line to open its report");
+  }
+
   // ------------------------------------------------------------------ state changes
+  function regroup() {
+    groupCache = null;
+    renderGroupTables();
+    syncRunList();
+    return refresh((ch) => ch.kind === "overlay" || ch.kind === "scatter");
+  }
+
+  function setGroupBy(keys) {
+    st.groupBy = KEYS.filter((k) => keys.indexOf(k) >= 0);
+    sync(); writeHash();
+    return regroup();
+  }
+
+  function setBand(mode) {
+    st.band = ["std", "minmax", "sem"].indexOf(mode) >= 0 ? mode : "std";
+    sync(); writeHash();
+    return refresh((ch) => ch.kind === "overlay");
+  }
+
+  function toggleMembers(on) {
+    st.members = on === undefined ? !st.members : !!on;
+    sync(); writeHash();
+    return refresh((ch) => ch.kind === "overlay");
+  }
+
+  function setRows(mode) {
+    st.rows = mode === "groups" ? "groups" : "runs";
+    sync(); writeHash();
+  }
+
   function setAlign(a) {
     a = a === "turn" ? "turn" : "epoch";
     if (a === st.align) { sync(); return Promise.resolve(); }
@@ -329,6 +609,19 @@
     if (shown === undefined) shown = st.hidden.has(v);
     if (shown) st.hidden.delete(v); else st.hidden.add(v);
     sync(); writeHash();
+    return regroupAll();
+  }
+
+  function setHidden(ids, hidden) {
+    ids.forEach((v) => { if (hidden) st.hidden.add(v); else st.hidden.delete(v); });
+    sync(); writeHash();
+    return regroupAll();
+  }
+
+  function regroupAll() {
+    groupCache = null;
+    renderGroupTables();
+    syncRunList();
     return refresh(() => true);
   }
 
@@ -359,12 +652,207 @@
     writeHash();
   }
 
+  // ------------------------------------------------------------------ group tables
+  // The spread of one group's values (stats.spread): n, mean, sample std, min, max.
+  function spread(values) {
+    const xs = values.filter((x) => x !== null && x !== undefined && isFinite(x));
+    const n = xs.length;
+    if (!n) return { n: 0 };
+    const mean = xs.reduce((a, b) => a + b, 0) / n;
+    const std = n > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean) * (b - mean), 0) / (n - 1)) : null;
+    return { n: n, mean: mean, std: std, lo: Math.min.apply(null, xs), hi: Math.max.apply(null, xs) };
+  }
+
+  function fmt(v, agg) {
+    if (v === null || v === undefined || !isFinite(v)) return "–";
+    if (agg === "int") return String(Math.round(v));
+    if (agg === "pct") return (100 * v).toFixed(2) + "%";
+    const a = Math.abs(v);
+    return a !== 0 && (a >= 1e5 || a < 1e-3) ? v.toExponential(2) : String(+v.toPrecision(4));
+  }
+
+  function fmtSpread(s, agg) {
+    if (!s.n) return "–";
+    return s.n === 1 ? fmt(s.mean, agg) : fmt(s.mean, agg) + " ± " + fmt(s.std, agg === "int" ? "g" : agg);
+  }
+
+  function el(tag, text, attrs) {
+    const n = document.createElement(tag);
+    if (text !== undefined && text !== null) n.textContent = text;
+    Object.keys(attrs || {}).forEach((k) => n.setAttribute(k, attrs[k]));
+    return n;
+  }
+
+  function swatchFor(g) {
+    const sw = el("span", null, { class: "swatch" });
+    sw.style.background = g.color;
+    return sw;
+  }
+
+  function renderGroupTables() {
+    const gs = groups();
+    const T = page.table || { cfg: [], cols: [], values: {} };
+    // one row per group
+    const table = $("#summary-groups");
+    if (table) {
+      const head = el("tr");
+      head.appendChild(el("th", "Group", { scope: "col" }));
+      head.appendChild(el("th", "N", { scope: "col", title: "runs in the group (hidden runs left out)" }));
+      T.cfg.forEach((k) => head.appendChild(el("th", k, { scope: "col", class: "cfg" })));
+      T.cols.forEach((c) => head.appendChild(el("th", c.label, { scope: "col", title: c.title + (c.agg ? "; mean ± std over the group's runs (hover a cell for its range)" : "; not aggregated") })));
+      const body = document.createDocumentFragment();
+      gs.forEach((g) => {
+        const tr = el("tr", null, { "data-g": String(g.id) });
+        const th = el("th", null, { scope: "row" });
+        th.appendChild(swatchFor(g));
+        th.appendChild(document.createTextNode(g.label));
+        tr.appendChild(th);
+        tr.appendChild(el("td", String(g.members.length)));
+        T.cfg.forEach((k) => {
+          const j = KEYS.indexOf(k);
+          const vals = Array.from(new Set(g.members.map((v) => V[v].cfg[j])));
+          tr.appendChild(el("td", vals.length === 1 ? vals[0] : vals.length + " values", { class: "cfg", title: vals.slice(0, 20).join(", ") }));
+        });
+        T.cols.forEach((c) => {
+          if (!c.agg) { tr.appendChild(el("td", "–", { class: "missing", title: "not aggregated over a group" })); return; }
+          const s = spread(g.members.map((v) => T.values[c.key][v]));
+          const tip = !s.n ? "no run of the group has this value" : s.n === 1 ? "one run: no spread" :
+            "range [" + fmt(s.lo, c.agg) + ", " + fmt(s.hi, c.agg) + "], N = " + s.n;
+          tr.appendChild(el("td", fmtSpread(s, c.agg), { class: s.n === 1 ? "one" : s.n ? "" : "missing", title: tip,
+            "data-n": String(s.n), "data-mean": s.n ? String(s.mean) : "", "data-std": s.std === null || s.std === undefined ? "" : String(s.std) }));
+        });
+        body.appendChild(tr);
+      });
+      $("thead", table).replaceChildren(head);
+      $("tbody", table).replaceChildren(body);
+    }
+    renderVariance(gs);
+    renderBest(gs);
+    const note = $("#groups-note");
+    if (note) {
+      const one = gs.filter((g) => g.members.length === 1).length;
+      note.textContent = gs.length + " group" + (gs.length === 1 ? "" : "s") + (one ? " (" + one + " of one run: no band)" : "");
+    }
+    const sum = $("#groupby-summary");
+    if (sum) sum.textContent = st.groupBy.length ? st.groupBy.join(", ") : "nothing (one group)";
+  }
+
+  // Seed variance: per group, the spread of the chosen metric's best value, best epoch and final value.
+  function renderVariance(gs) {
+    const table = $("#variance");
+    const m = (page.metrics || [])[st.varMetric];
+    if (!table || !m) return;
+    const head = el("tr");
+    ["Group", "N", "best: mean", "std", "min", "max", "best epoch: mean ± std", "final: mean", "std", "min", "max"]
+      .forEach((h) => head.appendChild(el("th", h, { scope: "col" })));
+    const body = document.createDocumentFragment();
+    gs.forEach((g) => {
+      const tr = el("tr", null, { "data-g": String(g.id) });
+      const th = el("th", null, { scope: "row" });
+      th.appendChild(swatchFor(g));
+      th.appendChild(document.createTextNode(g.label));
+      tr.appendChild(th);
+      const best = spread(g.members.map((v) => m.best[v]));
+      const final = spread(g.members.map((v) => m.final[v]));
+      const ep = spread(g.members.map((v) => m.bestEpoch[v]));
+      tr.appendChild(el("td", String(Math.max(best.n, final.n))));
+      const cells = (s, noBest) => {
+        if (!s.n) return ["–", "–", "–", "–"].map((t) => el("td", t, { class: "missing", title: noBest || "no value" }));
+        return [el("td", fmt(s.mean), { "data-v": String(s.mean) }),
+          el("td", s.std === null ? "one run: no spread" : fmt(s.std), { "data-v": s.std === null ? "" : String(s.std), class: s.std === null ? "one" : "" }),
+          el("td", fmt(s.lo), { "data-v": String(s.lo) }), el("td", fmt(s.hi), { "data-v": String(s.hi) })];
+      };
+      const why = m.direction ? "no run of the group has a value" : "'" + m.name + "' has no direction (lower or higher is better): no best";
+      cells(best, why).forEach((c) => tr.appendChild(c));
+      tr.appendChild(el("td", ep.n ? fmtSpread(ep, "int") : "–", { class: ep.n ? "" : "missing" }));
+      cells(final).forEach((c) => tr.appendChild(c));
+      body.appendChild(tr);
+    });
+    $("thead", table).replaceChildren(head);
+    $("tbody", table).replaceChildren(body);
+  }
+
+  // The best configuration per metric: the group whose mean best value is best.
+  function renderBest(gs) {
+    const box = $("#best-config");
+    if (!box) return;
+    const items = [];
+    (page.metrics || []).forEach((m) => {
+      if (!m.direction) return;
+      let best = null;
+      gs.forEach((g) => {
+        const s = spread(g.members.map((v) => m.best[v]));
+        if (!s.n) return;
+        if (!best || (m.direction === "min" ? s.mean < best.s.mean : s.mean > best.s.mean)) best = { g: g, s: s };
+      });
+      if (best) items.push([m, best]);
+    });
+    if (!items.length || gs.length < 2) { box.hidden = true; return; }
+    const ul = el("ul");
+    items.forEach(([m, b]) => {
+      const li = el("li", null, { "data-metric": m.name, "data-g": String(b.g.id) });
+      li.appendChild(el("strong", m.name));
+      li.appendChild(document.createTextNode(" (" + (m.direction === "min" ? "lowest" : "highest") + " mean best): "));
+      li.appendChild(swatchFor(b.g));
+      li.appendChild(document.createTextNode(b.g.label + ": " + fmtSpread(b.s) + " (N = " + b.s.n + ")" +
+        (b.s.n === 1 ? ", one run: no spread" : "")));
+      ul.appendChild(li);
+    });
+    box.replaceChildren(el("strong", "Best configuration per metric"), ul);
+    box.hidden = false;
+  }
+
+  // ------------------------------------------------------------------ run list (toolbar)
+  const RUN_LIST_MAX = 300;  // rows listed at once; the filter finds the others
+  function runMatches(v, q) {
+    if (!q) return true;
+    const text = (V[v].label + " " + V[v].cfg.map((c, j) => KEYS[j] + "=" + c).join(" ")).toLowerCase();
+    return q.split(/\s+/).every((w) => text.indexOf(w) >= 0);
+  }
+
+  function matching() {
+    const q = ($("#run-filter") || {}).value || "";
+    return V.map((_, v) => v).filter((v) => runMatches(v, q.trim().toLowerCase()));
+  }
+
+  function syncRunList() {
+    const sum = $("#runs-summary");
+    if (sum) sum.textContent = V.length + (st.hidden.size ? " (" + st.hidden.size + " hidden)" : "");
+    $$("#summary tbody tr").forEach((tr) => tr.classList.toggle("is-hidden", st.hidden.has(Number(tr.dataset.v))));
+    const list = $("#run-list"), panel = $("#runs-panel");
+    if (!list || !panel || !panel.open) return;
+    const of = groupOf();
+    const ids = matching();
+    const frag = document.createDocumentFragment();
+    ids.slice(0, RUN_LIST_MAX).forEach((v) => {
+      const row = el("label", null, { class: "run-item", role: "listitem" });
+      const box = el("input", null, { type: "checkbox", "data-v": String(v) });
+      box.checked = !st.hidden.has(v);
+      box.addEventListener("change", () => toggleVariant(v, box.checked));
+      const sw = el("span", null, { class: "swatch" });
+      sw.style.background = V[v].color;
+      row.append(box, sw, el("span", V[v].label), el("span", of[v] ? "· " + of[v].label : "· hidden", { class: "grp" }));
+      frag.appendChild(row);
+    });
+    if (ids.length > RUN_LIST_MAX) frag.appendChild(el("div", (ids.length - RUN_LIST_MAX) + " more: type to narrow the list", { class: "run-more" }));
+    if (!ids.length) frag.appendChild(el("div", "No run matches", { class: "run-more" }));
+    list.replaceChildren(frag);
+  }
+
   function sync() {
-    $$(".seg-btn").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.align === st.align)));
+    $$(".seg-btn[data-align]").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.align === st.align)));
+    $$(".band-btn").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.band === st.band)));
+    $$(".rows-btn").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.rows === st.rows)));
+    const mb = $("#members-btn");
+    if (mb) mb.setAttribute("aria-pressed", String(st.members));
+    $$(".gb-key input").forEach((c) => { c.checked = st.groupBy.indexOf(c.dataset.key) >= 0; });
+    const rt = $("#runs-table"), gt = $("#groups-table");
+    if (rt && gt) { rt.hidden = st.rows === "groups"; gt.hidden = st.rows !== "groups"; }
     $$(".scale-btn").forEach((b) => b.setAttribute("aria-pressed", String(st.logy.has(b.dataset.chart))));
-    $$(".opt-select").forEach((s) => { s.value = String(st.sel[s.dataset.chart] || 0); });
-    $$(".chip").forEach((c) => c.setAttribute("aria-pressed", String(!st.hidden.has(Number(c.dataset.v)))));
-    Object.values(charts).forEach((ch) => { if (ch.alignable && st.align === "epoch") setAlignNote(ch, ""); });
+    $$(".opt-select[data-chart]").forEach((s) => { s.value = String(st.sel[s.dataset.chart] || 0); });
+    const vm = $("#variance-metric");
+    if (vm) vm.value = String(st.varMetric);
+    Object.values(charts).forEach((ch) => { if (ch.alignable && st.align === "epoch" && ch.kind !== "overlay") setAlignNote(ch, ""); });
   }
 
   // ------------------------------------------------------------------ controls
@@ -372,11 +860,28 @@
   function copy(text, done) { ES.ui.copy(text, done, "Copying is blocked here; the link is in the address bar", false); }
 
   function wire() {
-    $$(".seg-btn").forEach((b) => b.addEventListener("click", () => setAlign(b.dataset.align)));
+    $$(".seg-btn[data-align]").forEach((b) => b.addEventListener("click", () => setAlign(b.dataset.align)));
+    $$(".band-btn").forEach((b) => b.addEventListener("click", () => setBand(b.dataset.band)));
+    $$(".rows-btn").forEach((b) => b.addEventListener("click", () => setRows(b.dataset.rows)));
+    const mb = $("#members-btn");
+    if (mb) mb.addEventListener("click", () => toggleMembers());
+    $$(".gb-key input").forEach((c) => c.addEventListener("change", () =>
+      setGroupBy($$(".gb-key input").filter((x) => x.checked).map((x) => x.dataset.key))));
     $$(".scale-btn").forEach((b) => b.addEventListener("click", () => toggleLog(b.dataset.chart)));
-    $$(".opt-select").forEach((s) => s.addEventListener("change", () => select(s.dataset.chart, s.value)));
-    $$(".chip").forEach((c) => c.addEventListener("click", () => toggleVariant(Number(c.dataset.v))));
+    $$(".opt-select[data-chart]").forEach((s) => s.addEventListener("change", () => select(s.dataset.chart, s.value)));
+    const vm = $("#variance-metric");
+    if (vm) vm.addEventListener("change", () => { st.varMetric = Number(vm.value) || 0; renderVariance(groups()); });
     $$(".sort-btn").forEach((b) => b.addEventListener("click", () => sortBy(b.dataset.col)));
+    const panel = $("#runs-panel");
+    if (panel) panel.addEventListener("toggle", syncRunList);
+    const filter = $("#run-filter");
+    if (filter) filter.addEventListener("input", syncRunList);
+    $$("[data-runs]").forEach((b) => b.addEventListener("click", () => {
+      const ids = matching(), set = new Set(ids);
+      if (b.dataset.runs === "show") setHidden(ids, false);
+      else if (b.dataset.runs === "hide") setHidden(ids, true);
+      else { setHidden(V.map((_, v) => v).filter((v) => !set.has(v)), true); setHidden(ids, false); }
+    }));
     ES.ui.wireHelpAndLinks();
     $("#copy-link").addEventListener("click", () => { writeHash(); copy(location.href, "Link copied"); });
     window.addEventListener("hashchange", () => apply(readHash()));
@@ -386,7 +891,14 @@
     const jobs = [];
     if (s.logy) { st.logy = s.logy; jobs.push(refresh((ch) => !!ch.logToggle)); }
     if (s.sel) { st.sel = s.sel; jobs.push(refresh((ch) => (ch.spec || ch.raw).options !== undefined)); }
-    if (s.hidden) { st.hidden = s.hidden; jobs.push(refresh(() => true)); }
+    if (s.band && s.band !== st.band) { st.band = s.band; jobs.push(refresh((ch) => ch.kind === "overlay")); }
+    if (s.members !== undefined && s.members !== st.members) { st.members = s.members; jobs.push(refresh((ch) => ch.kind === "overlay")); }
+    if (s.rows) st.rows = s.rows;
+    const gChanged = s.groupBy && s.groupBy.join(",") !== st.groupBy.join(",");
+    if (gChanged) st.groupBy = s.groupBy;
+    const hChanged = s.hidden && Array.from(s.hidden).sort().join(",") !== Array.from(st.hidden).sort().join(",");
+    if (hChanged) st.hidden = s.hidden;
+    if (gChanged || hChanged) jobs.push(regroupAll());
     if (s.align && s.align !== st.align) { st.align = s.align; jobs.push(refresh((ch) => ch.alignable)); }
     if (s.sort) sortBy(s.sort.col, s.sort.dir);
     sync();
@@ -400,11 +912,12 @@
 
   async function start() {
     const s = readHash();
-    if (s.align) st.align = s.align;
-    if (s.logy) st.logy = s.logy;
-    if (s.sel) st.sel = s.sel;
-    if (s.hidden) st.hidden = s.hidden;
+    ["align", "logy", "sel", "hidden", "groupBy", "band", "members", "rows"].forEach((k) => {
+      if (s[k] !== undefined) st[k] = s[k];
+    });
     wire();
+    renderGroupTables();
+    syncRunList();
     sync();
     if (s.sort) sortBy(s.sort.col, s.sort.dir);
     observe();
@@ -415,6 +928,8 @@
   }
 
   ES.app = { state: st, charts: charts, stats: stats, setAlign: setAlign, toggleLog: toggleLog, select: select,
-    toggleVariant: toggleVariant, sortBy: sortBy, ready: null };
+    toggleVariant: toggleVariant, setHidden: setHidden, sortBy: sortBy, setGroupBy: setGroupBy, setBand: setBand,
+    toggleMembers: toggleMembers, setRows: setRows, groups: groups, band: band, alignTo: alignTo,
+    commonGrid: commonGrid, spread: spread, openRun: openRun, opened: null, ready: null };
   ES.app.ready = start().catch((err) => console.error("epochscope: start failed:", err));
 })(window.ES);

@@ -110,7 +110,7 @@ def test_table_values_match_the_bundles(cmp, sweep):
     turns = cmp.column("turn")
     for spec, cell in zip(specs, turns, strict=True):
         assert cell.sort == int(spec.turn_frac * SHAPE["epochs"])
-    for path, loss, acc, keys, alarms in zip(sweep, cmp.column("test_loss"), cmp.column("test_acc"),
+    for path, loss, acc, keys, alarms in zip(sweep, cmp.column("final:test_loss"), cmp.column("final:test_acc"),
                                              cmp.column("key_freqs"), cmp.column("alarms"), strict=True):
         with open_bundle(path) as b:
             epochs, values = b.series("test_loss")
@@ -140,7 +140,7 @@ def test_robust_z_flags_the_planted_outlier(cmp):
     assert flags[OUTLIER] == max(flags) and flags[OUTLIER] >= 6, flags
     assert all(f <= 1 for i, f in enumerate(flags) if i != OUTLIER), flags
     flagged = {c.key for c, cell in zip(cmp.columns, cmp.rows[OUTLIER].cells, strict=True) if cell.flag}
-    assert {"grok_speed", "test_loss", "self_intersects", "imbalance", "clustered", "alarms"} <= flagged
+    assert {"grok_speed", "final:test_loss", "self_intersects", "imbalance", "clustered", "alarms"} <= flagged
     cell = cmp.column("grok_speed")[OUTLIER]
     assert cell.z is not None and cell.z > 3.5 and "robust z" in cell.tip
     assert cmp.page["variants"][OUTLIER]["emph"] is True
@@ -204,7 +204,7 @@ def test_decimate_keeps_ends_and_spikes():
 # ----------------------------------------------------------------------------- charts and alignment
 
 def test_every_compare_chart_has_complete_help():
-    names = ["summary"] + known_charts("compare")
+    names = ["summary", "seed_variance"] + known_charts("compare")
     assert len(names) == len(set(names))
     for name in names:
         sections = COMPARE_HELP[name].sections()
@@ -335,7 +335,7 @@ def test_page_is_self_contained_deterministic_and_escaped(sweep, tmp_path):
     html = a.decode()
     assert EVIL not in html and "onerror=alert(1)>" not in html.replace("&gt;", "")
     assert "&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;" in html
-    assert 'href="../runs/p17-s485.html"' in html and "javascript:alert" not in html
+    assert re.search(r'href="\.\./runs/p17-s485\.html#epoch=\d+"', html) and "javascript:alert" not in html
     assert 'href="../index.html"' in html
     assert not re.search(r'<script[^>]+src="(https?:)?//', html) and "<link rel=\"stylesheet\"" not in html
     csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html).group(1)
@@ -388,4 +388,8 @@ def test_duplicate_run_names_get_unique_labels(tmp_path):
     paths.append(write_variant(tmp_path / "other.h5", VariantSpec("same", 17, 2, 0.35, False, dict(SHAPE, analyses=()))))
     c = build_comparison(paths, links={str(paths[1].resolve()): "b.html"})
     assert c.labels == ["same (run.h5)", "same (run.h5) #2", "same (other.h5)"]
-    assert [r.href for r in c.rows] == [None, "b.html", None]  # links match resolved paths too
+    # links match resolved paths too; without a turn the report opens at the best epoch of the
+    # run's first headline metric
+    best = c.variants[1].run.metrics[c.metrics[0]].best_epoch
+    assert c.variants[1].turn is None and c.page["variants"][1]["focus"] == best
+    assert [r.href for r in c.rows] == [None, f"b.html#epoch={best}", None]

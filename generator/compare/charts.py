@@ -1,31 +1,49 @@
-"""The charts of a comparison page: overlays of shared time series, the shared-basis
-trajectories, small multiples of per-variant detail and the two-variant difference view.
+"""The charts of a comparison page: overlays of shared time series (drawn per group as a mean
+line with a band, see templates/compare.js), the initial-vs-best scatter across runs, the
+shared-basis trajectories, small multiples of per-variant detail and the two-variant
+difference view.
 
 Each builder turns the variants (`VariantData`, generator/compare/data.py) into a JSON spec
 whose arrays live in the page's `ArrayStore`, or raises `Unavailable` saying why it cannot be
-drawn. Page-side renderers: templates/compare.js (kinds "overlay", "paths", "multiples",
-"difference").
+drawn. Page-side renderers: templates/compare.js (kinds "overlay", "scatter", "paths",
+"multiples", "difference"). Each run's series is embedded once (`ChartInput.series_ref`) and
+every chart that draws it refers to the same arrays.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from epochscope.generator.charts import ChartDef, add_chart
-from epochscope.generator.compare.data import Series, VariantData, crossings, decimate
+from epochscope.generator.compare import stats
+from epochscope.generator.compare.data import Series, VariantData, crossings
+from epochscope.generator.compare.stats import decimate
 from epochscope.generator.context import Unavailable
 from epochscope.generator.encode import ArrayStore
+from epochscope.generator.series_groups import group_series
 
-__all__ = ["ChartInput", "MAX_POINTS", "OVERLAY_KEYS", "difference_keys"]
+__all__ = ["GRID_LIMIT", "Absent", "MAX_POINTS", "MIN_POINTS", "OVERLAY_KEYS", "SERIES_BUDGET", "ChartInput",
+           "difference_keys"]
 
-# Points per trace on the page; longer series are thinned by min/max buckets.
+# Points per embedded series; longer series are thinned by min/max buckets. With many series
+# the page keeps to SERIES_BUDGET bytes of series data (about 6 bytes a point), never fewer
+# than MIN_POINTS a series.
 MAX_POINTS = 600
+MIN_POINTS = 150
+SERIES_BUDGET = 20_000_000
+# The common grid of a group's band (stats.common_grid; the page applies the same rule).
+GRID_LIMIT = stats.GRID_POINTS
 
 Builder = Callable[["ChartInput"], dict[str, Any]]
+
+
+class Absent(Unavailable):
+    """No run on the page has the chart's data at all: the page leaves the card out (a card
+    saying "unavailable" for every chart of another experiment would only be clutter)."""
 
 
 @dataclass
@@ -35,12 +53,23 @@ class ChartInput:
     variants: list[VariantData]
     labels: list[str]
     store: ArrayStore
-    shared: list[dict[str, Any]]  # shared PCA bases (see compare.py)
+    shared: list[dict[str, Any]]  # shared PCA bases (see page.py)
     shared_reason: str  # why there is no shared basis at all ("" when there is one)
+    points: int = MAX_POINTS  # points per embedded series
+    _refs: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict, repr=False)
+
+    def series_ref(self, v: int, s: Series) -> dict[str, Any]:
+        """{"x", "y"}: array references of run `v`'s series `s`, thinned and embedded once."""
+        key = (v, id(s))
+        if key not in self._refs:
+            x, y = decimate(s.epochs, s.values, self.points)
+            self._refs[key] = {"x": self.store.add_int(x), "y": self.store.add_float(y, floor=0.0)}
+        return self._refs[key]
 
 
 # Metric series with a chart of their own (everything else goes to "Other metric series").
-OVERLAY_KEYS = {"metric:train_loss", "metric:test_loss", "metric:train_acc", "metric:test_acc",
+OVERLAY_KEYS = {"metric:train_loss", "metric:val_loss", "metric:test_loss", "metric:train_acc", "metric:val_acc",
+                "metric:test_acc",
                 "metric:grad_norm", "metric:weight_norm", "weight_norm", "metric:param_velocity", "velocity"}
 
 
@@ -49,8 +78,7 @@ def _names(inp: ChartInput, idx: list[int]) -> str:
 
 
 def _trace(inp: ChartInput, v: int, s: Series, **extra: Any) -> dict[str, Any]:
-    x, y = decimate(s.epochs, s.values, MAX_POINTS)
-    return {"v": v, "x": inp.store.add_int(x), "y": inp.store.add_float(y, floor=0.0), **extra}
+    return {"v": v, **inp.series_ref(v, s), **extra}
 
 
 def _option(inp: ChartInput, label: str, roles: list[tuple[tuple[str, ...], str, str]]) -> dict[str, Any] | None:
@@ -78,8 +106,9 @@ def _overlay(inp: ChartInput, options: list[dict[str, Any] | None], what: str, p
     options = [o for o in options if o is not None]
     if not options:
         have = [i for i, v in enumerate(inp.variants) if any(k.startswith(prefixes) for k in v.series)]
-        raise Unavailable(f"fewer than two variants have {what}"
-                          + (f" (only {_names(inp, have)})" if have else ""))
+        if not have:
+            raise Absent(f"no run has {what}")
+        raise Unavailable(f"fewer than two runs have {what} (only {_names(inp, have)})")
     return {"options": options, **spec}
 
 
@@ -98,16 +127,29 @@ def _first_label(inp: ChartInput, key: str) -> str:
 
 # ---------------------------------------------------------------------------- overlays
 
+def _splits(what: str) -> list[tuple[tuple[str, ...], str, str]]:
+    return [((f"metric:train_{what}",), "train", "dash"), ((f"metric:val_{what}",), "val", "dot"),
+            ((f"metric:test_{what}",), "test", "solid")]
+
+
+def _legend(inp: ChartInput, what: str) -> str:
+    have = [role for keys, role, _ in _splits(what) if any(keys[0] in v.series for v in inp.variants)]
+    style = {"train": "dashed: train", "val": "dotted: val", "test": "solid: test"}
+    return ", ".join(style[r] for r in have)
+
+
 def _loss(inp: ChartInput) -> dict[str, Any]:
-    opt = _option(inp, "loss", [(("metric:train_loss",), "train", "dash"), (("metric:test_loss",), "test", "solid")])
-    return _overlay(inp, [opt], "a train or test loss series", ("metric:train_loss", "metric:test_loss"), yTitle="cross-entropy loss", logy=True,
-                    logToggle=True, legend="dashed: train, solid: test")
+    opt = _option(inp, "loss", _splits("loss"))
+    return _overlay(inp, [opt], "a train, val or test loss series", ("metric:train_loss", "metric:val_loss",
+                                                                    "metric:test_loss"),
+                    yTitle="loss", logy=True, logToggle=True, legend=_legend(inp, "loss"))
 
 
 def _accuracy(inp: ChartInput) -> dict[str, Any]:
-    opt = _option(inp, "accuracy", [(("metric:train_acc",), "train", "dash"), (("metric:test_acc",), "test", "solid")])
-    return _overlay(inp, [opt], "a train or test accuracy series", ("metric:train_acc", "metric:test_acc"), yTitle="accuracy", yRange=[-0.02, 1.02],
-                    logToggle=False, legend="dashed: train, solid: test")
+    opt = _option(inp, "accuracy", _splits("acc"))
+    return _overlay(inp, [opt], "a train, val or test accuracy series", ("metric:train_acc", "metric:val_acc",
+                                                                        "metric:test_acc"),
+                    yTitle="accuracy", yRange=[-0.02, 1.02], logToggle=False, legend=_legend(inp, "acc"))
 
 
 def _single(key_sets: tuple[str, ...], what: str, title: str, logy: bool) -> Builder:
@@ -117,10 +159,58 @@ def _single(key_sets: tuple[str, ...], what: str, title: str, logy: bool) -> Bui
     return build
 
 
+_DASHES = {"train": "dash", "val": "dot", "eval": "dot", "dev": "dot", "test": "solid"}
+_PART_DASHES = ("solid", "dash", "dot", "dashdot", "longdash")
+
+
 def _metric_series(inp: ChartInput) -> dict[str, Any]:
-    keys = sorted(k for k in _keys_in_two(inp, "metric:") if k not in OVERLAY_KEYS)
-    options = [_option(inp, k.removeprefix("metric:"), [((k,), "", "solid")]) for k in keys]
+    """Every other shared metric series, in the report's series groups (train/val/test
+    splits of one quantity in one chart, X.part children together)."""
+    names = sorted(k.removeprefix("metric:") for k in _keys_in_two(inp, "metric:") if k not in OVERLAY_KEYS)
+    options = []
+    for g in group_series(names):
+        if g.how == "single":
+            roles = [((f"metric:{g.names[0]}",), "", "solid")]
+        else:
+            roles = [((f"metric:{n}",), label, _DASHES.get(label, _PART_DASHES[j % len(_PART_DASHES)]))
+                     for j, (n, label) in enumerate(g.members[:len(_PART_DASHES)])]
+        options.append(_option(inp, g.title, roles))
     return _overlay(inp, options, "another metric series in common", ("\0",), yTitle="value", logy=False, logToggle=True)
+
+
+# ---------------------------------------------------------------------------- across runs
+
+def _init_best(inp: ChartInput) -> dict[str, Any]:
+    """Per headline metric with a direction: each run's initial value against its best, with
+    the Spearman and Pearson correlation across runs (the VAE sweep's init -> best rho)."""
+    names: list[str] = []
+    for v in inp.variants:
+        for n in v.run.headline if v.run is not None else ():
+            if n not in names:
+                names.append(n)
+    options, skipped = [], []
+    for name in names:
+        runs, xs, ys, es = [], [], [], []
+        for i, v in enumerate(inp.variants):
+            m = v.run.metrics.get(name) if v.run is not None else None
+            if m is None or m.best is None or name not in v.initial:
+                continue
+            runs.append(i)
+            xs.append(v.initial[name])
+            ys.append(m.best)
+            es.append(m.best_epoch)
+        corr = stats.correlation(xs, ys)
+        if corr is None:
+            skipped.append(name)
+            continue
+        options.append({"label": name, "runs": runs, "x": xs, "y": ys, "bestEpoch": es, "stats": corr.text(),
+                        "n": corr.n, "spearman": corr.spearman, "pearson": corr.pearson,
+                        "spearmanP": corr.spearman_p, "pearsonP": corr.pearson_p})
+    if not options:
+        raise Unavailable("no headline metric with a best value in at least 3 runs whose initial and best "
+                          "values vary")
+    return {"options": options, "xTitle": "initial value", "yTitle": "best value",
+            "missing": ", ".join(skipped)}
 
 
 def _effective_dim(inp: ChartInput) -> dict[str, Any]:
@@ -241,10 +331,16 @@ def difference_keys(a: VariantData, b: VariantData) -> list[str]:
 
 
 def _diff(sa: Series, sb: Series, shift_a: int, shift_b: int, log: bool) -> tuple[np.ndarray, np.ndarray] | None:
-    common, ia, ib = np.intersect1d(sa.epochs - shift_a, sb.epochs - shift_b, return_indices=True)
-    if not common.size:
+    """B - A on the union of both runs' epochs inside the range both cover (each run
+    interpolated only inside its own range, stats.align)."""
+    ea, eb = sa.epochs - shift_a, sb.epochs - shift_b
+    lo, hi = max(ea[0], eb[0]), min(ea[-1], eb[-1])
+    grid = np.union1d(ea, eb)
+    grid = grid[(grid >= lo) & (grid <= hi)]
+    if not grid.size:
         return None
-    ya, yb = sa.values[ia], sb.values[ib]
+    ya = stats.align(ea, sa.values, grid.astype(np.float64))
+    yb = stats.align(eb, sb.values, grid.astype(np.float64))
     if log:
         with np.errstate(divide="ignore", invalid="ignore"):
             d = np.where((ya > 0) & (yb > 0), np.log10(yb) - np.log10(ya), np.nan)
@@ -252,7 +348,7 @@ def _diff(sa: Series, sb: Series, shift_a: int, shift_b: int, log: bool) -> tupl
         d = yb - ya
     if not np.isfinite(d).any():
         return None
-    return common, d
+    return grid.astype(np.int64), d
 
 
 def _difference(inp: ChartInput) -> dict[str, Any]:
@@ -298,6 +394,7 @@ for _def in (
              _single(("metric:param_velocity", "velocity"), "a parameter velocity (series or trajectory)",
                      "parameter distance per epoch", True)),
     ChartDef("metric_series", "Other metric series", "overlay", (), _metric_series),
+    ChartDef("init_best", "Initial value against best value", "scatter", (), _init_best, wide=True),
     ChartDef("effective_dim", "Effective dimensionality per matrix", "overlay", ("effective_dim",), _effective_dim,
              wide=True),
     ChartDef("gini", "Fourier concentration (Gini)", "overlay", ("fourier_weights",), _gini),

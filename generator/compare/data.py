@@ -5,9 +5,8 @@ numbers of the summary table, every time series it can overlay, the per-variant 
 the small multiples, the trajectory) into a `VariantData`, then closes the bundle; the rest
 of the comparison works on these plain numpy values. Nothing here knows HTML.
 
-Also here, because they define what the page's numbers mean: the robust z-score that flags
-deviating values (`robust_z`), the PC2/PC3 loop measures (`loop_measures`) and min/max
-decimation of long series (`decimate`).
+Also here, because they define what the page's numbers mean: the PC2/PC3 loop measures
+(`loop_measures`, `crossings`). The statistics of the table and bands are in `stats`.
 """
 
 from __future__ import annotations
@@ -21,9 +20,18 @@ import numpy as np
 
 from epochscope.archives import Bundle
 from epochscope.generator import sources as src
+from epochscope.generator.compare.stats import (
+    MAD_SCALE,
+    MEANAD_SCALE,
+    MIN_FLAG_VALUES,
+    Z_LIMIT,
+    decimate,
+    robust_z,
+)
 from epochscope.generator.context import BuildContext, Unavailable
 from epochscope.generator.encode import ArrayStore
 from epochscope.generator.facts import RunFacts, run_facts
+from epochscope.generator.packs import applicable_packs
 
 __all__ = [
     "MAD_SCALE",
@@ -38,16 +46,6 @@ __all__ = [
     "read_variant",
     "robust_z",
 ]
-
-# A value is flagged when its robust z-score exceeds this (Iglewicz & Hoaglin's cut-off).
-Z_LIMIT = 3.5
-# MAD -> standard deviation of a normal distribution.
-MAD_SCALE = 1.4826
-# Mean absolute deviation -> standard deviation, the fallback when the MAD is 0.
-MEANAD_SCALE = 1.2533
-# Fewer values than this: no flags (a median of three says little about "normal").
-MIN_FLAG_VALUES = 4
-
 
 @dataclass
 class Series:
@@ -82,71 +80,13 @@ class VariantData:
     layout: list[tuple[str, tuple[int, ...]]] | None = None  # model tensor shapes
     weights_reason: str = ""  # why the checkpoints cannot join a shared basis
     run: RunFacts | None = None  # the run's headline facts (generator/facts.py)
+    experiment: str = "other"  # the title of the first experiment pack that applies (not generic)
+    initial: dict[str, float] = field(default_factory=dict)  # metric name -> first finite value
     # shared PCA bases stored in the bundle: basis id -> (epochs, coords [N, 3], evr, member names)
     bases: dict[str, tuple[np.ndarray, np.ndarray, list[float], list[str]]] = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------- statistics
-
-def robust_z(values: list[float | None], *, log: bool = False, floor: float = 0.0,
-             rel_floor: float = 0.0) -> list[float | None]:
-    """Robust z-score of each value against the others: (x - median) / (1.4826 MAD).
-
-    With `log`, on log10 of the values (positive ones only: quantities spanning decades,
-    such as losses). When the MAD is 0 (more than half the values equal) the scale falls
-    back to 1.2533 x the mean absolute deviation from the median; when that is 0 too, every
-    value is typical (z = 0). The scale is never below `floor`, nor below `rel_floor` times
-    the median's magnitude: a column's resolution, so that noise on nearly equal values (all
-    accuracies at 100% but one at 99.9%) is not a deviation. Missing (None, NaN) values get
-    None; with fewer than MIN_FLAG_VALUES values nobody gets a score.
-    """
-    xs: list[float | None] = []
-    for v in values:
-        if v is None or not math.isfinite(float(v)) or (log and float(v) <= 0):
-            xs.append(None)
-        else:
-            xs.append(math.log10(float(v)) if log else float(v))
-    have = np.array([x for x in xs if x is not None], dtype=np.float64)
-    if have.size < MIN_FLAG_VALUES:
-        return [None] * len(values)
-    med = float(np.median(have))
-    dev = np.abs(have - med)
-    scale = MAD_SCALE * float(np.median(dev))
-    if scale <= 0:
-        scale = MEANAD_SCALE * float(dev.mean())
-    scale = max(scale, floor, rel_floor * abs(med))
-    tiny = 1e-9 * max(1.0, abs(med))  # float jitter is never a deviation
-    out: list[float | None] = []
-    for x in xs:
-        if x is None:
-            out.append(None)
-        elif abs(x - med) <= tiny or scale <= 0:
-            out.append(0.0)
-        else:
-            out.append((x - med) / scale)
-    return out
-
-
-def decimate(epochs: np.ndarray, values: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
-    """At most about `limit` points of a series: the first and last, and the minimum and
-    maximum of each of limit/2 equal buckets, so spikes survive thinning."""
-    n = len(values)
-    if n <= limit:
-        return epochs, values
-    size = -(-n // max(1, limit // 2))
-    buckets = -(-n // size)
-    vals = np.asarray(values, dtype=np.float64)
-    padded = np.full(buckets * size, np.nan)
-    padded[:n] = vals
-    grid = padded.reshape(buckets, size)
-    finite = np.isfinite(grid)
-    lo = np.argmin(np.where(finite, grid, np.inf), axis=1)
-    hi = np.argmax(np.where(finite, grid, -np.inf), axis=1)
-    base = np.arange(buckets) * size
-    keep = np.concatenate([[0, n - 1], base + lo, base + hi])  # an all-NaN bucket keeps its first point
-    idx = np.unique(keep[keep < n])
-    return epochs[idx], values[idx]
-
 
 def crossings(path: np.ndarray) -> list[tuple[int, int, float, float]]:
     """Proper crossings of non-adjacent segments of a 2-D polyline [N, 2]: (i, j, x, y),
@@ -219,8 +159,11 @@ def read_variant(bundle: Bundle) -> VariantData:
                     final_epoch=ctx.final_epoch, run=facts)
     for name in bundle.series_names:
         epochs, values = ctx.series(name)
-        if epochs.size and np.isfinite(values).any():
+        ok = np.nonzero(np.isfinite(values))[0]
+        if epochs.size and ok.size:
             v.series[f"metric:{name}"] = Series(epochs, values, name, f"metric series '{name}'")
+            v.initial[name] = float(values[ok[0]])
+    v.experiment = next((p.title for p in applicable_packs(bundle) if p.name != "generic"), "other")
     _artifact_series(ctx, v)
     _turn_facts(ctx, v, facts)
     _final_facts(ctx, v, facts)

@@ -17,6 +17,7 @@ escaped, no network access, and the same bundles always give the same bytes.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,14 +31,18 @@ from epochscope.archives import open_bundle
 from epochscope.archives.errors import DamagedBundleError
 from epochscope.errors import EpochscopeError
 from epochscope.generator.charts import ChartDef, get_chart
-from epochscope.generator.compare.charts import ChartInput
-from epochscope.generator.compare.data import (
-    Z_LIMIT,
-    VariantData,
-    crossings,
-    read_variant,
-    robust_z,
+from epochscope.generator.compare import stats
+from epochscope.generator.compare.charts import (
+    GRID_LIMIT,
+    MAX_POINTS,
+    MIN_POINTS,
+    SERIES_BUDGET,
+    Absent,
+    ChartInput,
 )
+from epochscope.generator.compare.data import VariantData, crossings, read_variant
+from epochscope.generator.compare.stats import Z_LIMIT, robust_z
+from epochscope.generator.compare.table import Cell, Column, Row, metric_columns
 from epochscope.generator.context import Unavailable
 from epochscope.generator.encode import ArrayStore, script_json
 from epochscope.generator.help import COMPARE_HELP
@@ -54,111 +59,15 @@ from epochscope.generator.html import (
 from epochscope.generator.palette import assign_colors
 from epochscope.generator.render import nav_links
 
-__all__ = ["COLUMNS", "Column", "Comparison", "build_comparison", "render_compare"]
+__all__ = ["Comparison", "build_comparison", "name_list", "render_compare"]
 
 # A variant highlighted in at least this many columns is drawn with thicker lines.
 STANDS_OUT = 3
 # Config keys shown as table columns when they differ between variants, in this order first.
 _CONFIG_ORDER = ("p", "model_seed", "data_seed", "seed", "d_model", "d_mlp", "n_heads", "n_layers", "lr",
                  "weight_decay", "train_frac", "epochs")
-_MAX_CONFIG_COLUMNS = 6
+_MAX_CONFIG_COLUMNS = 8
 _SIZE_KEYS = ("d_model", "d_mlp", "n_heads", "n_layers", "d_head")
-
-
-# ------------------------------------------------------------------------------ table
-
-def _epochs(v: float) -> str:
-    return str(int(round(v)))
-
-
-def _loss(v: float) -> str:
-    return f"{v:.3g}" if abs(v) >= 1e-3 else f"{v:.2e}"
-
-
-@dataclass(frozen=True)
-class Column:
-    """One numeric column of the summary table and how its values are flagged.
-
-    `scale`: "linear" or "log" (z-score on log10), None for never flagged. `floor`: the
-    smallest z-score scale (the column's resolution, in its z units); `rel_floor`: the same as
-    a share of the median's magnitude. `binary`: flag on value > 0 (e.g. "crosses itself").
-    """
-
-    key: str
-    label: str
-    title: str
-    fmt: Any
-    scale: str | None = "linear"
-    floor: float = 0.0
-    rel_floor: float = 0.0
-    binary: bool = False
-
-    @property
-    def tooltip(self) -> str:
-        """The header's tooltip: what the column is and how its values are flagged."""
-        if self.scale is None:
-            return f"{self.title}; not highlighted"
-        if self.binary:
-            return f"{self.title}; highlighted on whether it is 0 or not"
-        how = "robust z on log10" if self.scale == "log" else "robust z"
-        res = []
-        if self.floor:
-            res.append(f"{self.floor:g}" + (" decade" if self.scale == "log" else ""))
-        if self.rel_floor:
-            res.append(f"{100 * self.rel_floor:g}% of the median")
-        return f"{self.title}; highlighted by {how}" + (f", resolution {' or '.join(res)}" if res else "")
-
-
-COLUMNS: tuple[Column, ...] = (
-    Column("turn", "Turn", "epoch of the turn (onset of generalisation)", _epochs, rel_floor=0.02),
-    Column("health", "Health", "the turn analysis' health class (hover for its reason)", str, None),
-    Column("grok_speed", "Turn → 95%", "epochs from the turn until test accuracy first reaches 95%", _epochs,
-           rel_floor=0.05),
-    Column("train_loss", "Train loss", "final train loss", _loss, "log", floor=0.1),
-    Column("test_loss", "Test loss", "final test loss", _loss, "log", floor=0.1),
-    Column("train_acc", "Train acc", "final train accuracy", lambda v: f"{100 * v:.2f}%", floor=0.01),
-    Column("test_acc", "Test acc", "final test accuracy", lambda v: f"{100 * v:.2f}%", floor=0.01),
-    Column("key_freqs", "Key freqs", "key frequencies (sorted by how many)", None, None),
-    Column("min_pr", "Min PR", "smallest participation ratio over training of W_E, W_in, W_out or W_U (the matrices whose compression precedes grokking)",
-           lambda v: f"{v:.1f}", rel_floor=0.05),
-    Column("self_intersects", "PC2/PC3 crossings", "self-crossings of the PC2/PC3 path (own basis)",
-           lambda v: f"yes ({int(v)})" if v > 0 else "no", binary=True),
-    Column("shared_crossings", "Crossings (shared)", "self-crossings of the PC2/PC3 path in the shared basis",
-           lambda v: f"yes ({int(v)})" if v > 0 else "no", binary=True),
-    Column("loop_area", "Loop area / L²", "largest loop's area over the squared path length (PC2/PC3)",
-           lambda v: f"{v:.3f}", floor=0.002),
-    Column("excursion", "Excursion / L", "farthest distance from the start over the path length (PC2/PC3)",
-           lambda v: f"{v:.2f}", floor=0.01),
-    Column("imbalance", "cos/sin", "largest cos/sin imbalance of W_E's key frequencies (final)",
-           lambda v: f"{v:.2f} : 1", "log", floor=0.02),
-    Column("gini", "Gini W_E", "Gini coefficient of W_E's Fourier norms (final)", lambda v: f"{v:.3f}", floor=0.01),
-    Column("clustered", "Clustered", "share of MLP neurons in a frequency cluster (final)",
-           lambda v: f"{100 * v:.0f}%", floor=0.02),
-    Column("alarms", "CUSUM alarms", "number of CUSUM alarms, all monitors", _epochs, floor=0.5),
-)
-
-
-@dataclass
-class Cell:
-    """One table cell: the text shown, the value sorted on, the tooltip, the flag."""
-
-    text: str
-    sort: float | str | None
-    tip: str = ""
-    z: float | None = None
-    flag: bool = False
-    missing: bool = False
-
-
-@dataclass
-class Row:
-    v: int
-    label: str
-    href: str | None
-    color: str
-    config: list[Cell]
-    cells: list[Cell]
-    flags: int = 0
 
 
 @dataclass
@@ -193,14 +102,20 @@ class Comparison:
     variants: list[VariantData]
     labels: list[str]
     columns: list[Column]
-    config_keys: list[str]
+    config_keys: list[str]  # the differing keys shown as table columns
     rows: list[Row]
-    groups: list[Group]
+    groups: list[Group]  # the page's chart sections
     notes: list[tuple[str, str]]  # (what cannot be compared, why)
     configs: list[tuple[str, list[str], bool]]  # (key, value per variant, differs)
     page: dict[str, Any]
     store: ArrayStore
     damage: list[str] = field(default_factory=list)  # damage met with allow_damaged (banner)
+    keys: list[str] = field(default_factory=list)  # every config key that differs between runs
+    seed_keys: list[str] = field(default_factory=list)  # the differing keys collapsed as seeds
+    group_by: list[str] = field(default_factory=list)  # the default grouping (differing, not seeds)
+    run_groups: list[stats.RunGroup] = field(default_factory=list)  # groups of the default grouping
+    metrics: list[str] = field(default_factory=list)  # headline metrics shown in the table
+    shared_config: list[tuple[str, str]] = field(default_factory=list)  # keys every run has alike
 
     def column(self, key: str) -> list[Cell]:
         """The cells of column `key`, one per variant (tests and scripts)."""
@@ -213,14 +128,16 @@ class Comparison:
 def render_compare(bundles: Sequence[str | os.PathLike], output: str | os.PathLike, *,
                    shared_assets: str | os.PathLike | None = None, nav: list[tuple[str, str]] | None = None,
                    links: dict[str, str] | None = None, plotly: str = "partial",
-                   allow_damaged: bool = False) -> Path:
+                   allow_damaged: bool = False, seed_keys: Sequence[str] = ()) -> Path:
     """Compare the runs in `bundles` (two or more bundle paths) on one HTML page at `output`.
 
     `output`: the HTML file (an existing directory: "compare.html" in it); missing parent
     directories are created. `shared_assets`: a directory that receives plotly.js once,
     loaded by a relative path instead of being inlined. `nav`: (label, href) links shown at the
-    top. `links`: {str(bundle path): href of that run's report} for the table's drill-down.
-    `plotly`: "partial" (vendored, the trace types the page uses) or "full" (plotly package).
+    top. `links`: {str(bundle path): href of that run's report} for the table's and the
+    curves' drill-down. `plotly`: "partial" (vendored, the trace types the page uses) or
+    "full" (plotly package). `seed_keys`: config keys that are seeds besides those whose name
+    contains "seed" (collapsed into a group's band instead of splitting it).
     A damaged bundle raises DamagedBundleError; with `allow_damaged` its intact parts are
     compared and a banner lists the damage.
     Raises EpochscopeError for fewer than two bundles, a bundle path that does not exist,
@@ -230,7 +147,7 @@ def render_compare(bundles: Sequence[str | os.PathLike], output: str | os.PathLi
     if out.is_dir():
         out = out / "compare.html"
     plotly_js(plotly)  # an unknown plotly bundle fails before any bundle is read
-    cmp = build_comparison(bundles, links=links, allow_damaged=allow_damaged)
+    cmp = build_comparison(bundles, links=links, allow_damaged=allow_damaged, seed_keys=seed_keys)
     make_parent(out)
     plotly_src = (write_shared_plotly(Path(shared_assets), out.parent, plotly)
                   if shared_assets is not None else None)
@@ -244,9 +161,12 @@ def render_compare(bundles: Sequence[str | os.PathLike], output: str | os.PathLi
         version=__version__,
         nav=nav_links(nav),
         zlimit=Z_LIMIT,
+        min_flag=stats.MIN_FLAG_VALUES,
         cmp_help_summary=COMPARE_HELP["summary"].sections(),
+        cmp_help_variance=COMPARE_HELP["seed_variance"].sections(),
         stands_out=STANDS_OUT,
         damage=cmp.damage,
+        grid_limit=GRID_LIMIT,
     )
     html = html.replace(CSP_SLOT, csp(html, external_scripts=plotly_src is not None), 1)
     write_atomic(out, html)
@@ -254,7 +174,7 @@ def render_compare(bundles: Sequence[str | os.PathLike], output: str | os.PathLi
 
 
 def build_comparison(bundles: Sequence[str | os.PathLike], *, links: dict[str, str] | None = None,
-                     allow_damaged: bool = False) -> Comparison:
+                     allow_damaged: bool = False, seed_keys: Sequence[str] = ()) -> Comparison:
     """Read the bundles and build the page's content (table, charts, notes), without HTML."""
     paths = [Path(b) for b in bundles]
     if len(paths) == 1:
@@ -264,19 +184,23 @@ def build_comparison(bundles: Sequence[str | os.PathLike], *, links: dict[str, s
     notes: list[tuple[str, str]] = []
     seen: dict[Path, Path] = {}
     unique: list[Path] = []
+    twice: list[str] = []
     for p in paths:
         if not p.exists():
             raise EpochscopeError(f"no such bundle: {p}")
         key = p.resolve()
         if key in seen:
-            notes.append((f"{p}", f"the same bundle as {seen[key]}, given twice: compared once"))
+            twice.append(str(p))
             continue
         seen[key] = p
         unique.append(p)
+    if twice:
+        notes.append(("Given twice: " + name_list(twice), "the same bundle more than once: compared once"))
     if len(unique) == 1:
         raise EpochscopeError("comparing one bundle: use `epochscope report`")
     variants: list[VariantData] = []
     damage: list[str] = []
+    unreadable: list[tuple[str, str]] = []
     for p in unique:
         try:
             with open_bundle(p, allow_damaged=allow_damaged) as b:
@@ -285,34 +209,123 @@ def build_comparison(bundles: Sequence[str | os.PathLike], *, links: dict[str, s
         except DamagedBundleError:
             raise  # never compared silently: refused, or (allow_damaged) listed in the banner
         except (EpochscopeError, OSError, KeyError, ValueError) as exc:
-            notes.append((f"{p}", f"could not be read, left out of every chart and the table ({exc})"))
+            unreadable.append((str(p), str(exc)))
+    for path, why in unreadable[:5]:
+        notes.append((path, f"could not be read, left out of every chart and the table ({why})"))
+    if len(unreadable) > 5:
+        notes.append((f"{len(unreadable) - 5} more bundles", "could not be read either: "
+                      + name_list([p for p, _ in unreadable[5:]])))
     if len(variants) < 2:
         raise EpochscopeError(f"fewer than two readable bundles among {len(unique)}: nothing to compare")
     labels = _labels(variants)
-    hrefs = _hrefs(variants, links or {})
     store = ArrayStore()
     shared, shared_reason = _shared_bases(variants, labels, notes)
-    config_keys, configs = _configs(variants)
-    columns = [c for c in COLUMNS if (c.key != "shared_crossings" or shared)
-               and any(c.key in v.facts or c.key in v.missing for v in variants)]
-    rows = _rows(variants, labels, hrefs, columns, config_keys)
+    configs = [v.config for v in variants]
+    keys = _ordered(stats.differing_keys(configs))
+    declared = [str(k) for k in seed_keys]
+    absent = [k for k in declared if all(k not in c for c in configs)]
+    if absent:
+        notes.append(("Declared seed keys " + ", ".join(f"'{k}'" for k in absent),
+                      "no run's configuration has them"))
+    seeds = [k for k in keys if stats.is_seed_key(k, declared)]
+    group_by = [k for k in keys if k not in seeds]
+    run_groups = stats.group_runs(configs, group_by)
+    config_keys = (group_by + seeds)[:_MAX_CONFIG_COLUMNS]
+    _, config_rows = _configs(variants)
+    metric_names, metric_cols = metric_columns(variants)
+    pack_cols = [c for c in _pack_columns() if c.key not in metric_names
+                 and (c.key != "shared_crossings" or shared) and any(c.key in v.facts for v in variants)]
+    columns = metric_cols + pack_cols
+    focus = [_focus(v, metric_names) for v in variants]
+    hrefs = _hrefs(variants, links or {})
+    rows = _rows(variants, labels, [_at(h, f) for h, f in zip(hrefs, focus, strict=True)], columns, config_keys)
     emph = [r.flags >= STANDS_OUT for r in rows]
-    inp = ChartInput(variants, labels, store, shared, shared_reason)
+    inp = ChartInput(variants, labels, store, shared, shared_reason, points=_points(variants))
     groups, charts = _charts(inp)
     colors = assign_colors([v.name for v in variants])
-    _notes(variants, labels, notes)
+    _notes(variants, labels, notes, run_groups, group_by)
     page = {
         "version": __version__,
-        "variants": [{"label": labels[i], "color": colors[i], "turn": v.turn,
-                      "turnReason": v.turn_reason, "emph": emph[i]} for i, v in enumerate(variants)],
+        "variants": [{"label": labels[i], "color": colors[i], "turn": v.turn, "turnReason": v.turn_reason,
+                      "emph": emph[i], "href": hrefs[i], "focus": focus[i],
+                      "cfg": [stats.config_text(v.config.get(k)) for k in keys]} for i, v in enumerate(variants)],
+        "keys": keys,
+        "seedKeys": seeds,
+        "groupBy": group_by,
         "charts": charts,
         "columns": ["variant"] + [f"cfg:{k}" for k in config_keys] + [c.key for c in columns],
+        "table": {"cfg": config_keys, "cols": [{"key": c.key, "label": c.label, "title": c.title, "agg": c.agg}
+                                               for c in columns],
+                  "values": {c.key: [_number(v.facts.get(c.key)) if c.agg else None for v in variants]
+                             for c in columns}},
+        "metrics": [_metric_page(name, variants) for name in metric_names],
+        "minFlag": stats.MIN_FLAG_VALUES,
+        "gridLimit": GRID_LIMIT,
     }
     page["arrays"] = {a.id: a.meta for a in store.arrays.values()}
-    return Comparison(variants, labels, columns, config_keys, rows, groups, notes, configs, page, store, damage)
+    shared_config = [(k, values[0]) for k, values, differs in config_rows if not differs and k != "name"]
+    return Comparison(variants, labels, columns, config_keys, rows, groups, notes, config_rows, page, store, damage,
+                      keys=keys, seed_keys=seeds, group_by=group_by, run_groups=run_groups, metrics=metric_names,
+                      shared_config=shared_config)
 
 
 # ------------------------------------------------------------------------------ pieces
+
+def name_list(names: Sequence[str], limit: int = 5) -> str:
+    """Up to `limit` names, then how many more: never a sentence of 100 names."""
+    names = list(names)
+    if len(names) <= limit:
+        return ", ".join(names)
+    return ", ".join(names[:limit]) + f" and {len(names) - limit} more"
+
+
+def _pack_columns() -> list[Column]:
+    from epochscope.generator.packs import load_packs
+
+    return [c for pack in load_packs() for c in pack.compare_columns]
+
+
+def _ordered(keys: list[str]) -> list[str]:
+    return sorted(keys, key=lambda k: (_CONFIG_ORDER.index(k) if k in _CONFIG_ORDER else len(_CONFIG_ORDER), k))
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(float(value)) else None
+
+
+def _focus(v: VariantData, metrics: list[str]) -> int | None:
+    """The epoch a drill-down opens the run's report at: its turn, else the best epoch of its
+    first headline metric that has one."""
+    if v.turn is not None:
+        return int(v.turn)
+    for name in metrics:
+        m = v.run.metrics.get(name) if v.run is not None else None
+        if m is not None and m.best_epoch is not None:
+            return int(m.best_epoch)
+    return None
+
+
+def _at(href: str | None, epoch: int | None) -> str | None:
+    return href if href is None or epoch is None else f"{href}#epoch={epoch}"
+
+
+def _metric_page(name: str, variants: list[VariantData]) -> dict[str, Any]:
+    """One headline metric's per-run final and best values (the page's group statistics)."""
+    ms = [v.run.metrics.get(name) if v.run is not None else None for v in variants]
+    direction = next((m.direction for m in ms if m is not None and m.direction), None)
+    return {"name": name, "direction": direction,
+            "final": [_number(m.final) if m else None for m in ms],
+            "best": [_number(m.best) if m else None for m in ms],
+            "bestEpoch": [m.best_epoch if m else None for m in ms]}
+
+
+def _points(variants: list[VariantData]) -> int:
+    """Points per embedded series: MAX_POINTS, fewer when many series would pass the budget."""
+    count = sum(len(v.series) for v in variants)
+    return int(max(MIN_POINTS, min(MAX_POINTS, SERIES_BUDGET // max(1, count * 6))))
+
 
 def _title(cmp: Comparison) -> str:
     names = cmp.labels
@@ -322,15 +335,19 @@ def _title(cmp: Comparison) -> str:
 
 def _labels(variants: list[VariantData]) -> list[str]:
     """Display names: the run names, made unique with the file name (then a number)."""
-    names = [v.name for v in variants]
-    out = []
+    counts: dict[str, int] = {}
     for v in variants:
-        label = v.name if names.count(v.name) == 1 else f"{v.name} ({v.path.name})"
+        counts[v.name] = counts.get(v.name, 0) + 1
+    out: list[str] = []
+    taken: set[str] = set()
+    for v in variants:
+        label = v.name if counts[v.name] == 1 else f"{v.name} ({v.path.name})"
         n = 2
         base = label
-        while label in out:
+        while label in taken:
             label, n = f"{base} #{n}", n + 1
         out.append(label)
+        taken.add(label)
     return out
 
 
@@ -351,7 +368,7 @@ def _hrefs(variants: list[VariantData], links: dict[str, str]) -> list[str | Non
 
 
 def _configs(variants: list[VariantData]) -> tuple[list[str], list[tuple[str, list[str], bool]]]:
-    """The config keys that differ between variants (table columns) and the whole config."""
+    """The config keys that differ between variants and the whole config."""
     keys = sorted({k for v in variants for k in v.config})
     rows = []
     differ = []
@@ -361,8 +378,7 @@ def _configs(variants: list[VariantData]) -> tuple[list[str], list[tuple[str, li
         rows.append((k, values, d))
         if d and k != "name":
             differ.append(k)
-    differ.sort(key=lambda k: (_CONFIG_ORDER.index(k) if k in _CONFIG_ORDER else len(_CONFIG_ORDER), k))
-    return differ[:_MAX_CONFIG_COLUMNS], rows
+    return _ordered(differ), rows
 
 
 def _short(value: Any, limit: int = 60) -> str:
@@ -420,6 +436,9 @@ def _cell(col: Column, v: VariantData, z: float | None) -> Cell:
     if z is not None:
         rule = "on log10, " if col.scale == "log" else ""
         tip = (tip + "; " if tip else "") + f"robust z = {z:+.1f} ({rule}|z| > {Z_LIMIT} is highlighted)"
+    elif col.scale is not None:
+        tip = (tip + "; " if tip else "") + (f"not scored: fewer than {stats.MIN_FLAG_VALUES} runs have this "
+                                             "value, too few to call one an outlier")
     return Cell(text, float(value), tip, z=z, flag=flag)
 
 
@@ -449,9 +468,9 @@ def _shared_bases(variants: list[VariantData], labels: list[str],
             by_layout.setdefault(tuple(v.layout), []).append(i)
     no_weights = [i for i, v in enumerate(variants) if v.layout is None]
     layout_groups = sorted(by_layout.values(), key=lambda g: (-len(g), g[0]))
-    if no_weights:
+    if no_weights and any(v.pca is not None for v in variants):
         why = sorted({variants[i].weights_reason for i in no_weights})
-        notes.append(("Shared PCA basis: " + ", ".join(labels[i] for i in no_weights),
+        notes.append(("Shared PCA basis: " + name_list([labels[i] for i in no_weights]),
                       "no model weights to project (" + "; ".join(why) + "): their trajectories are shown only "
                       "in their own PCA basis"))
     big = layout_groups[0] if layout_groups else []
@@ -465,7 +484,7 @@ def _shared_bases(variants: list[VariantData], labels: list[str],
                           f"its parameter shapes match no other variant's{detail}: only variants with identical "
                           "parameter shapes can share a basis"))
         elif g is not big and len(big) > 1:
-            notes.append(("Shared PCA basis: " + ", ".join(labels[i] for i in g),
+            notes.append(("Shared PCA basis: " + name_list([labels[i] for i in g]),
                           f"parameter shapes differ from {labels[big[0]]}'s ({_describe_layout(variants[g[0]].layout, variants[big[0]].layout)}): "
                           "these variants share a basis of their own"))
     # Stored bases, the one covering most variants first; a variant joins one basis only.
@@ -491,7 +510,7 @@ def _shared_bases(variants: list[VariantData], labels: list[str],
         shared.append({"members": members, "runs": runs, "evr": variants[members[0]].bases[bid][2]})
     unplaced = [i for g in layout_groups if len(g) > 1 for i in g if i not in placed]
     if unplaced:
-        notes.append(("Shared PCA basis: " + ", ".join(labels[i] for i in unplaced),
+        notes.append(("Shared PCA basis: " + name_list([labels[i] for i in unplaced]),
                       "no shared basis stored in their bundles: `epochscope compare` (with the analysis extras, "
                       "torch) fits one and stores it"))
     reason = ""
@@ -519,7 +538,12 @@ def _charts(inp: ChartInput) -> tuple[list[Group], dict[str, Any]]:
         for chart in (get_chart(n, "compare") for n in section.charts):
             if chart.name == "difference" and len(inp.variants) != 2:
                 continue
+            analyses = [n for n in chart.needs if n not in ("metrics", "artifacts")]
+            if analyses and not any(a in v.analyses for v in inp.variants for a in analyses):
+                continue  # no run has the analysis at all: said once in "Not comparable"
             card, spec = _build(inp, chart)
+            if card.status == "absent":
+                continue
             cards.append(card)
             page[chart.name] = {"kind": chart.kind, "status": card.status, "spec": spec,
                                 "alignable": chart.alignable,
@@ -546,6 +570,9 @@ def _build(inp: ChartInput, chart: ChartDef) -> tuple[Card, dict[str, Any] | Non
                 alignable=chart.alignable)
     try:
         spec = chart.build(inp)
+    except Absent:
+        card.status = "absent"
+        return card, None
     except Unavailable as exc:
         card.status, card.reason = "unavailable", str(exc)
         return card, None
@@ -562,28 +589,66 @@ def _build(inp: ChartInput, chart: ChartDef) -> tuple[Card, dict[str, Any] | Non
 
 # ------------------------------------------------------------------------------ not comparable
 
-def _notes(variants: list[VariantData], labels: list[str], notes: list[tuple[str, str]]) -> None:
-    """What cannot be compared, and why (appended to `notes`)."""
-    names = lambda idx: ", ".join(labels[i] for i in idx)  # noqa: E731
+def _notes(variants: list[VariantData], labels: list[str], notes: list[tuple[str, str]],
+           run_groups: list[stats.RunGroup], group_by: list[str]) -> None:
+    """What cannot be compared, and why (appended to `notes`): groups and counts, never a
+    sentence of every name."""
+    groups = [g for g in run_groups if len(g.members) > 1]
+
+    def names(idx) -> str:
+        idx = list(idx)
+        if len(idx) == len(variants) and len(idx) > 5:
+            return f"all {len(idx)} runs"
+        whole = [g for g in run_groups if set(g.members) <= set(idx)]
+        if group_by and len(idx) > 5 and sum(len(g.members) for g in whole) == len(idx) and len(whole) <= 6:
+            return "; ".join(f"{g.label} ({len(g.members)} runs)" for g in whole)
+        return name_list([labels[i] for i in idx]) + (f" ({len(idx)} runs)" if len(idx) > 5 else "")
+
+    singles = [g for g in run_groups if len(g.members) == 1]
+    if group_by and singles and groups:
+        notes.append((f"Groups of one run: {len(singles)} of {len(run_groups)}",
+                      name_list([g.label for g in singles]) + ": no band and no spread (one run, nothing to "
+                      "spread); drawn as the run's own line"))
+    elif group_by and len(singles) == len(run_groups):
+        notes.append(("Groups", f"every run is a group of its own by {', '.join(group_by)}: no bands; group by "
+                      "fewer keys at the top to pool runs"))
+    for k in group_by:
+        lacking = [i for i, v in enumerate(variants) if k not in v.config]
+        if lacking:
+            notes.append((f"Config key '{k}': " + names(lacking),
+                          f"their configuration lacks '{k}': grouped under '{k}={stats.MISSING}'"))
+    kinds: dict[str, list[int]] = {}
+    for i, v in enumerate(variants):
+        kinds.setdefault(v.experiment, []).append(i)
+    if len(kinds) > 1:
+        notes.append(("Different experiments", "; ".join(f"{k}: {names(idx)}" for k, idx in kinds.items())
+                      + ": compared on the series and values they share, each experiment's own charts and "
+                      "columns only for its runs"))
     no_turn = [i for i, v in enumerate(variants) if v.turn is None]
-    if no_turn:
-        why = "; ".join(f"{labels[i]}: {variants[i].turn_reason}" for i in no_turn)
+    if no_turn and len(no_turn) == len(variants) and any(a == "turn" for v in variants for a in v.analyses):
+        notes.append(("Relative to the turn", "no run has a turn: the curves are drawn on the epoch axis only"))
+    elif no_turn and len(no_turn) < len(variants):
+        reasons: dict[str, list[int]] = {}
+        for i in no_turn:
+            reasons.setdefault(variants[i].turn_reason, []).append(i)
+        why = "; ".join(f"{r} ({names(idx)})" if len(reasons) > 1 else r for r, idx in reasons.items())
         notes.append(("Relative to the turn: " + names(no_turn),
                       f"no turn, so they cannot be aligned on it ({why}); in the relative view they are listed "
                       "under each chart, and drawn only on the epoch axis"))
     not_complete = [i for i, v in enumerate(variants) if v.status != "complete"]
     if not_complete:
         notes.append(("Final values: " + names(not_complete),
-                      "the run is not complete (" + ", ".join(f"{labels[i]}: {variants[i].status}"
-                                                            for i in not_complete)
+                      "the run is not complete (" + ", ".join(sorted({variants[i].status for i in not_complete}))
                       + "): its final values are from its last logged epoch"))
     finals = {i: v.final_epoch for i, v in enumerate(variants) if v.final_epoch}
     if finals and max(finals.values()) > 1.1 * min(finals.values()):
         by: dict[int, list[int]] = {}
         for i, e in finals.items():
             by.setdefault(e, []).append(i)
-        notes.append(("Final values", "taken at each run's last epoch, which differs ("
-                      + "; ".join(f"{e}: {names(idx)}" for e, idx in sorted(by.items())) + ")"))
+        parts = [f"{e}: {names(idx)}" for e, idx in sorted(by.items(), key=lambda kv: (-len(kv[1]), kv[0]))]
+        more = f"; {len(parts) - 4} more last epochs" if len(parts) > 4 else ""
+        notes.append(("Final values", "taken at each run's last epoch, which differs (" + "; ".join(parts[:4])
+                      + more + ")"))
     ps: dict[str, list[int]] = {}
     for i, v in enumerate(variants):
         if v.config.get("p") is not None:
@@ -631,6 +696,13 @@ def _notes(variants: list[VariantData], labels: list[str], notes: list[tuple[str
         by_owner: dict[int, list[str]] = {}
         for key, i in single:
             by_owner.setdefault(i, []).append(variants[i].series[key].label)
-        for i, what in sorted(by_owner.items()):
-            shown = ", ".join(what[:8]) + (f" and {len(what) - 8} more" if len(what) > 8 else "")
-            notes.append((f"Only in {labels[i]}", f"{shown}: no other variant has these series to compare with"))
+        for i, what in sorted(by_owner.items())[:5]:
+            notes.append((f"Only in {labels[i]}", f"{name_list(what, 8)}: no other variant has these series to "
+                          "compare with"))
+        if len(by_owner) > 5:
+            rest = sorted(by_owner)[5:]
+            notes.append((f"Only in one run: {len(rest)} more runs", names(rest) + " each have series no other "
+                          "run has"))
+    if not any(len(idx) > 1 for idx in counts.values()):
+        notes.insert(0, ("Series", "these runs share no series: no chart can overlay them; the table compares "
+                         "the values each run has"))

@@ -43,6 +43,9 @@ class Pack:
     title: str
     sections: tuple[Section, ...] = ()  # run report
     compare_sections: tuple[Section, ...] = ()  # comparison page
+    # Summary-table columns of a comparison page (generator/compare/table.py `Column`), shown
+    # where at least one run has the value in its facts.
+    compare_columns: tuple = ()
     modules: tuple[str, ...] = ()  # modules whose @chart decorators register the pack's charts
     applies: Callable[[Bundle], bool] = field(default=lambda bundle: True)
     # Sections a run report puts before every other pack's (the generic metrics go first on a

@@ -365,7 +365,10 @@ PACK = Pack(
     ),
     compare_sections=(
         Section("other", "Other metric series", ("metric_series",),
-                "Every other metric series at least two variants share, one at a time."),
+                "Every other metric series at least two variants share, one at a time, train/val/test splits of "
+                "one quantity together."),
+        Section("across", "Across runs", ("init_best",),
+                "How a run's start relates to its best: each run's initial value of a metric against its best."),
         Section("difference", "Difference", ("difference",), "The second variant minus the first, on the epochs "
                 "both logged."),
     ),

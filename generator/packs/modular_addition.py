@@ -10,6 +10,7 @@ generator/compare/charts.py (comparison page); their help texts in templates/hel
 from __future__ import annotations
 
 from epochscope.archives import Bundle
+from epochscope.generator.compare.table import Column, fmt_epochs
 from epochscope.generator.packs import Pack, Section
 
 # The analyses this pack draws (collectors/analysis/ writes them).
@@ -64,6 +65,31 @@ SECTIONS = (
             "head to select it."),
 )
 
+# Summary-table columns of this experiment (after the headline metrics' final/best values).
+COMPARE_COLUMNS: tuple[Column, ...] = (
+    Column("turn", "Turn", "epoch of the turn (onset of generalisation)", fmt_epochs, rel_floor=0.02),
+    Column("health", "Health", "the turn analysis' health class (hover for its reason)", str, None, agg=None),
+    Column("grok_speed", "Turn → 95%", "epochs from the turn until test accuracy first reaches 95%", fmt_epochs,
+           rel_floor=0.05),
+    Column("key_freqs", "Key freqs", "key frequencies (sorted by how many)", None, None, agg=None),
+    Column("min_pr", "Min PR", "smallest participation ratio over training of W_E, W_in, W_out or W_U (the matrices whose compression precedes grokking)",
+           lambda v: f"{v:.1f}", rel_floor=0.05),
+    Column("self_intersects", "PC2/PC3 crossings", "self-crossings of the PC2/PC3 path (own basis)",
+           lambda v: f"yes ({int(v)})" if v > 0 else "no", binary=True),
+    Column("shared_crossings", "Crossings (shared)", "self-crossings of the PC2/PC3 path in the shared basis",
+           lambda v: f"yes ({int(v)})" if v > 0 else "no", binary=True),
+    Column("loop_area", "Loop area / L²", "largest loop's area over the squared path length (PC2/PC3)",
+           lambda v: f"{v:.3f}", floor=0.002),
+    Column("excursion", "Excursion / L", "farthest distance from the start over the path length (PC2/PC3)",
+           lambda v: f"{v:.2f}", floor=0.01),
+    Column("imbalance", "cos/sin", "largest cos/sin imbalance of W_E's key frequencies (final)",
+           lambda v: f"{v:.2f} : 1", "log", floor=0.02),
+    Column("gini", "Gini W_E", "Gini coefficient of W_E's Fourier norms (final)", lambda v: f"{v:.3f}", floor=0.01),
+    Column("clustered", "Clustered", "share of MLP neurons in a frequency cluster (final)",
+           lambda v: f"{100 * v:.0f}%", floor=0.02),
+    Column("alarms", "CUSUM alarms", "number of CUSUM alarms, all monitors", fmt_epochs, floor=0.5),
+)
+
 COMPARE_SECTIONS = (
     Section("curves", "Training curves", ("loss", "accuracy", "grad_norm", "weight_norm", "velocity"),
             "Every time series the variants share, overlaid; switch the x axis between the epoch and the distance "
@@ -82,6 +108,7 @@ PACK = Pack(
     title="Modular addition (grokking)",
     sections=SECTIONS,
     compare_sections=COMPARE_SECTIONS,
+    compare_columns=COMPARE_COLUMNS,
     modules=tuple(f"epochscope.generator.charts_{m}" for m in ("training", "weights", "fourier", "neurons",
                                                                 "attention", "atlas", "inputs")) + ("epochscope.generator.compare.charts",),
     applies=applies,
