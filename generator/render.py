@@ -30,7 +30,7 @@ from epochscope.generator.html import (
 )
 from epochscope.generator.layout import load_layout
 
-__all__ = ["nav_links", "plotly_js", "render_report"]
+__all__ = ["nav_links", "plotly_js", "render_report", "report_filename"]
 
 # The helpers moved to generator/html.py; the old private names stay for existing callers.
 _CSP_SLOT = CSP_SLOT
@@ -74,7 +74,7 @@ def _render(bundle: Bundle, output: Path, layout, shared_assets, data_budget: in
     bundle.check()  # refuses damage now (or, with allow_damaged, lists it for the banner)
     data = build_page(bundle, layout, data_budget=data_budget)
     if output.is_dir():
-        output = output / f"{data.page['csvName'].removesuffix('-metrics.csv')}.html"
+        output = output / f"{data.page['csvName'].removesuffix('-metrics.csv')}.html"  # = report_filename
     make_parent(output)
     plotly_src = None
     if shared_assets is not None:
@@ -97,6 +97,13 @@ def _render(bundle: Bundle, output: Path, layout, shared_assets, data_budget: in
     html = html.replace(CSP_SLOT, csp(html, external_scripts=plotly_src is not None), 1)
     write_atomic(output, html)
     return output
+
+
+def report_filename(name: str) -> str:
+    """The file name `render_report` gives a run's report in a directory: the slug of its name."""
+    from epochscope.generator.data import _slug
+
+    return f"{_slug(name)}.html"
 
 
 def nav_links(nav: list[tuple[str, str]] | None) -> list[dict[str, str | None]]:

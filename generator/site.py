@@ -113,17 +113,24 @@ def build_site(bundles_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         if on_page:
             on_page(page, "rendered")
 
-    for row in good:
-        page = report_page(row["path"])
-        key = _page_key("report", __version__, layout_key, row["content_hash"], plotly)
-        render(page, key, lambda target, row=row: (
-            make_parent(target),
-            render_report(root / row["path"], target, layout=layout, shared_assets=assets,
-                          nav=_nav(target, out), plotly=plotly, allow_damaged=allow_damaged),
-        ))
-
     comparisons = _comparisons(good)
     compare_fn = _compare_renderer()
+    # Each report links back to the comparison pages it appears on.
+    compared_in: dict[str, list[str]] = {}
+    for cpage, members in (comparisons.items() if compare_fn else ()):
+        for m in members:
+            compared_in.setdefault(m["path"], []).append(cpage)
+    for row in good:
+        page = report_page(row["path"])
+        nav = _nav(out / page, out) + [(_compare_title(cpage, comparisons[cpage]), _rel(out / cpage, out / page))
+                                       for cpage in compared_in.get(row["path"], [])]
+        key = _page_key("report", __version__, layout_key, row["content_hash"], plotly, nav)
+        render(page, key, lambda target, row=row, nav=nav: (
+            make_parent(target),
+            render_report(root / row["path"], target, layout=layout, shared_assets=assets,
+                          nav=nav, plotly=plotly, allow_damaged=allow_damaged),
+        ))
+
     for page, members in comparisons.items():
         if compare_fn is None:
             break
@@ -178,6 +185,12 @@ def _comparisons(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     if len(rows) >= 2 and (len(pages) != 1 or len(rows) != len(next(iter(pages.values())))):
         pages["compare/all.html"] = rows
     return pages
+
+
+def _compare_title(page: str, members: list[dict[str, Any]]) -> str:
+    """A comparison page's link text in a report's navigation."""
+    what = "all runs" if page == "compare/all.html" else f"sweep {members[0].get('sweep')}"
+    return f"Compared: {what} ({len(members)})"
 
 
 def _safe(name: str) -> str:

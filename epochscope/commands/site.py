@@ -111,12 +111,19 @@ def demo(output: Path, runs_dir: Path, workers: int | None) -> None:
               help="Write plotly.js once into this directory and link it instead of inlining.")
 @click.option("--no-shared-basis", is_flag=True,
               help="Do not fit and store a shared PCA basis of the bundles (it is written into them).")
+@click.option("--seed-key", "seed_keys", multiple=True, metavar="KEY",
+              help="A config key that is a seed (pooled into each group's band) although its name lacks "
+                   "'seed'; repeatable.")
+@click.option("--reports", type=click.Path(file_okay=False, path_type=Path),
+              help="Directory of the runs' reports (`epochscope report` names them <run>.html) for the "
+                   "page's links  [default: the page's directory]")
 @plotly_option
 @allow_damaged_option
 def compare(bundles: tuple[Path, ...], output: Path, shared_assets: Path | None, no_shared_basis: bool,
-            plotly: str, allow_damaged: bool) -> None:
-    """Compare two or more BUNDLES on one self-contained page: summary table (outliers
-    highlighted), overlays aligned on each run's turn, a shared PCA basis, small multiples.
+            seed_keys: tuple[str, ...], reports: Path | None, plotly: str, allow_damaged: bool) -> None:
+    """Compare two or more BUNDLES on one self-contained page: runs grouped by the config keys
+    that differ (seeds pooled into a band), a summary table per run or group (outliers
+    highlighted), seed variance, overlays aligned on each run's turn, a shared PCA basis.
 
     The shared PCA basis is fitted here (analysis side) and stored in the bundles, where the
     page reads it."""
@@ -128,8 +135,10 @@ def compare(bundles: tuple[Path, ...], output: Path, shared_assets: Path | None,
     if output.suffix.lower() not in (".html", ".htm"):
         output.mkdir(parents=True, exist_ok=True)
     with damage_hint():
+        page_dir = output if output.suffix.lower() not in (".html", ".htm") else output.parent
         path = render_compare(list(bundles), output, shared_assets=shared_assets, plotly=plotly,
-                              allow_damaged=allow_damaged)
+                              allow_damaged=allow_damaged, seed_keys=seed_keys,
+                              reports=reports if reports is not None else page_dir)
     click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 

@@ -128,7 +128,8 @@ class Comparison:
 def render_compare(bundles: Sequence[str | os.PathLike], output: str | os.PathLike, *,
                    shared_assets: str | os.PathLike | None = None, nav: list[tuple[str, str]] | None = None,
                    links: dict[str, str] | None = None, plotly: str = "partial",
-                   allow_damaged: bool = False, seed_keys: Sequence[str] = ()) -> Path:
+                   allow_damaged: bool = False, seed_keys: Sequence[str] = (),
+                   reports: str | os.PathLike | None = None) -> Path:
     """Compare the runs in `bundles` (two or more bundle paths) on one HTML page at `output`.
 
     `output`: the HTML file (an existing directory: "compare.html" in it); missing parent
@@ -137,7 +138,9 @@ def render_compare(bundles: Sequence[str | os.PathLike], output: str | os.PathLi
     top. `links`: {str(bundle path): href of that run's report} for the table's and the
     curves' drill-down. `plotly`: "partial" (vendored, the trace types the page uses) or
     "full" (plotly package). `seed_keys`: config keys that are seeds besides those whose name
-    contains "seed" (collapsed into a group's band instead of splitting it).
+    contains "seed" (collapsed into a group's band instead of splitting it). `reports`: a
+    directory holding run reports as `epochscope report` names them (<run name>.html); runs
+    whose report is there get a link (relative to the page) unless `links` gives one.
     A damaged bundle raises DamagedBundleError; with `allow_damaged` its intact parts are
     compared and a banner lists the damage.
     Raises EpochscopeError for fewer than two bundles, a bundle path that does not exist,
@@ -147,7 +150,8 @@ def render_compare(bundles: Sequence[str | os.PathLike], output: str | os.PathLi
     if out.is_dir():
         out = out / "compare.html"
     plotly_js(plotly)  # an unknown plotly bundle fails before any bundle is read
-    cmp = build_comparison(bundles, links=links, allow_damaged=allow_damaged, seed_keys=seed_keys)
+    cmp = build_comparison(bundles, links=links, allow_damaged=allow_damaged, seed_keys=seed_keys,
+                           reports=(Path(reports), out.parent) if reports is not None else None)
     make_parent(out)
     plotly_src = (write_shared_plotly(Path(shared_assets), out.parent, plotly)
                   if shared_assets is not None else None)
@@ -174,8 +178,10 @@ def render_compare(bundles: Sequence[str | os.PathLike], output: str | os.PathLi
 
 
 def build_comparison(bundles: Sequence[str | os.PathLike], *, links: dict[str, str] | None = None,
-                     allow_damaged: bool = False, seed_keys: Sequence[str] = ()) -> Comparison:
-    """Read the bundles and build the page's content (table, charts, notes), without HTML."""
+                     allow_damaged: bool = False, seed_keys: Sequence[str] = (),
+                     reports: tuple[Path, Path] | None = None) -> Comparison:
+    """Read the bundles and build the page's content (table, charts, notes), without HTML.
+    `reports`: (directory of run reports, directory of the page) to link reports found there."""
     paths = [Path(b) for b in bundles]
     if len(paths) == 1:
         raise EpochscopeError("comparing one bundle: use `epochscope report`")
@@ -237,7 +243,7 @@ def build_comparison(bundles: Sequence[str | os.PathLike], *, links: dict[str, s
                  and (c.key != "shared_crossings" or shared) and any(c.key in v.facts for v in variants)]
     columns = metric_cols + pack_cols
     focus = [_focus(v, metric_names) for v in variants]
-    hrefs = _hrefs(variants, links or {})
+    hrefs = _hrefs(variants, {**(_report_links(variants, *reports) if reports else {}), **(links or {})})
     rows = _rows(variants, labels, [_at(h, f) for h, f in zip(hrefs, focus, strict=True)], columns, config_keys)
     emph = [r.flags >= STANDS_OUT for r in rows]
     inp = ChartInput(variants, labels, store, shared, shared_reason, points=_points(variants))
@@ -348,6 +354,19 @@ def _labels(variants: list[VariantData]) -> list[str]:
             label, n = f"{base} #{n}", n + 1
         out.append(label)
         taken.add(label)
+    return out
+
+
+def _report_links(variants: list[VariantData], folder: Path, page_dir: Path) -> dict[str, str]:
+    """Links to the runs' reports that exist in `folder` under the name `epochscope report`
+    gives them, relative to the page's directory."""
+    from epochscope.generator.render import report_filename
+
+    out = {}
+    for v in variants:
+        target = folder / report_filename(v.name)
+        if target.is_file():
+            out[str(v.path)] = Path(os.path.relpath(target, page_dir)).as_posix()
     return out
 
 
