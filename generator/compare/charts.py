@@ -20,7 +20,7 @@ import numpy as np
 
 from epochscope.generator.charts import ChartDef, add_chart
 from epochscope.generator.compare import stats
-from epochscope.generator.compare.data import Series, VariantData, crossings
+from epochscope.generator.compare.data import DISPLAY_POINTS, Series, VariantData, crossings
 from epochscope.generator.compare.stats import decimate
 from epochscope.generator.context import Unavailable
 from epochscope.generator.encode import ArrayStore
@@ -32,7 +32,7 @@ __all__ = ["GRID_LIMIT", "Absent", "MAX_POINTS", "MIN_POINTS", "OVERLAY_KEYS", "
 # Points per embedded series; longer series are thinned by min/max buckets. With many series
 # the page keeps to SERIES_BUDGET bytes of series data (about 6 bytes a point), never fewer
 # than MIN_POINTS a series.
-MAX_POINTS = 600
+MAX_POINTS = 600  # = data.DISPLAY_POINTS
 MIN_POINTS = 150
 SERIES_BUDGET = 20_000_000
 # The common grid of a group's band (stats.common_grid; the page applies the same rule).
@@ -59,10 +59,15 @@ class ChartInput:
     _refs: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def series_ref(self, v: int, s: Series) -> dict[str, Any]:
-        """{"x", "y"}: array references of run `v`'s series `s`, thinned and embedded once."""
+        """{"x", "y"}: array references of run `v`'s series `s` (its display copy, thinned to
+        `points`), embedded once."""
         key = (v, id(s))
         if key not in self._refs:
-            x, y = decimate(s.epochs, s.values, self.points)
+            var = self.variants[v]
+            shown = next((var.display[k] for k, full in var.series.items() if full is s and k in var.display), s)
+            x, y = shown.epochs, shown.values
+            if self.points < DISPLAY_POINTS:
+                x, y = decimate(x, y, self.points)
             self._refs[key] = {"x": self.store.add_int(x), "y": self.store.add_float(y, floor=0.0)}
         return self._refs[key]
 

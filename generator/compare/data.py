@@ -44,6 +44,7 @@ __all__ = [
     "decimate",
     "loop_measures",
     "read_variant",
+    "read_variants",
     "robust_z",
 ]
 
@@ -81,6 +82,8 @@ class VariantData:
     weights_reason: str = ""  # why the checkpoints cannot join a shared basis
     run: RunFacts | None = None  # the run's headline facts (generator/facts.py)
     experiment: str = "other"  # the title of the first experiment pack that applies (not generic)
+    # overlay key -> the series thinned to DISPLAY_POINTS (what the page embeds, see charts.py)
+    display: dict[str, Series] = field(default_factory=dict)
     initial: dict[str, float] = field(default_factory=dict)  # metric name -> first finite value
     # shared PCA bases stored in the bundle: basis id -> (epochs, coords [N, 3], evr, member names)
     bases: dict[str, tuple[np.ndarray, np.ndarray, list[float], list[str]]] = field(default_factory=dict)
@@ -150,6 +153,60 @@ def loop_measures(path: np.ndarray) -> dict[str, float]:
 
 # ----------------------------------------------------------------------------- reading
 
+# Points of a series' display copy (min/max decimation); the page may thin it further.
+DISPLAY_POINTS = 600
+# From this many bundles on, they are read by a pool of processes (reading is mostly HDF5
+# attribute and dataset access, which holds the interpreter).
+PARALLEL_FROM = 64
+
+
+def read_variants(paths: list[Path], *, allow_damaged: bool = False, workers: int | None = None
+                  ) -> list[tuple[VariantData | None, list[str], str | None]]:
+    """Read every bundle of `paths` (in order): (variant or None, damage found, why it could
+    not be read or None). A damaged bundle raises DamagedBundleError unless `allow_damaged`.
+    Many bundles are read in parallel processes (`workers`: their number, default one per
+    CPU up to 8); the result does not depend on how they were read."""
+    import os
+
+    n = workers if workers is not None else (min(os.cpu_count() or 1, 8) if len(paths) >= PARALLEL_FROM else 1)
+    if n <= 1 or len(paths) < 2:
+        got = [_read_one(p, allow_damaged, False) for p in paths]
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        methods = multiprocessing.get_all_start_methods()
+        mp = multiprocessing.get_context("fork" if "fork" in methods else methods[0])
+        with ProcessPoolExecutor(min(n, len(paths)), mp_context=mp) as pool:
+            got = list(pool.map(_read_one, paths, [allow_damaged] * len(paths), [True] * len(paths),
+                                chunksize=max(1, len(paths) // (4 * n))))
+    for _, _, error in got:
+        if isinstance(error, tuple):  # damaged: refused, never compared silently
+            from epochscope.archives.errors import DamagedBundleError
+
+            raise DamagedBundleError(error[0], error[1])
+    return got  # type: ignore[return-value]
+
+
+def _read_one(path: Path, allow_damaged: bool, slim: bool) -> tuple[VariantData | None, list[str], Any]:
+    """One bundle for `read_variants`; `slim` (a worker process): only the display copies of
+    the series travel back (everything computed from the full series is computed here)."""
+    from epochscope.archives import open_bundle
+    from epochscope.archives.errors import DamagedBundleError
+    from epochscope.errors import EpochscopeError
+
+    try:
+        with open_bundle(path, allow_damaged=allow_damaged) as b:
+            damage = [f"{path.name}: {d}" for d in b.check()]
+            v = read_variant(b)
+    except DamagedBundleError as exc:
+        return None, [], (str(exc), exc.findings)
+    except (EpochscopeError, OSError, KeyError, ValueError) as exc:
+        return None, [], str(exc)
+    if slim:
+        v.series = dict(v.display)
+    return v, damage, None
+
 def read_variant(bundle: Bundle) -> VariantData:
     """Extract what the comparison needs from one open bundle."""
     ctx = BuildContext(bundle, ArrayStore())
@@ -171,6 +228,9 @@ def read_variant(bundle: Bundle) -> VariantData:
     _trajectory_facts(ctx, v)
     _weights_layout(bundle, v)
     _stored_bases(bundle, v)
+    for key, s in v.series.items():
+        x, y = decimate(s.epochs, s.values, DISPLAY_POINTS)
+        v.display[key] = s if len(x) == len(s.epochs) else Series(x, y, s.label, s.source)
     return v
 
 

@@ -27,8 +27,6 @@ from typing import Any
 from markupsafe import Markup
 
 from epochscope import __version__
-from epochscope.archives import open_bundle
-from epochscope.archives.errors import DamagedBundleError
 from epochscope.errors import EpochscopeError
 from epochscope.generator.charts import ChartDef, get_chart
 from epochscope.generator.compare import stats
@@ -40,7 +38,7 @@ from epochscope.generator.compare.charts import (
     Absent,
     ChartInput,
 )
-from epochscope.generator.compare.data import VariantData, crossings, read_variant
+from epochscope.generator.compare.data import VariantData, crossings, read_variants
 from epochscope.generator.compare.stats import Z_LIMIT, robust_z
 from epochscope.generator.compare.table import Cell, Column, Row, metric_columns
 from epochscope.generator.context import Unavailable
@@ -207,15 +205,12 @@ def build_comparison(bundles: Sequence[str | os.PathLike], *, links: dict[str, s
     variants: list[VariantData] = []
     damage: list[str] = []
     unreadable: list[tuple[str, str]] = []
-    for p in unique:
-        try:
-            with open_bundle(p, allow_damaged=allow_damaged) as b:
-                damage += [f"{p.name}: {d}" for d in b.check()]
-                variants.append(read_variant(b))
-        except DamagedBundleError:
-            raise  # never compared silently: refused, or (allow_damaged) listed in the banner
-        except (EpochscopeError, OSError, KeyError, ValueError) as exc:
-            unreadable.append((str(p), str(exc)))
+    for p, (v, found, error) in zip(unique, read_variants(unique, allow_damaged=allow_damaged), strict=True):
+        if v is None:
+            unreadable.append((str(p), str(error)))
+        else:
+            variants.append(v)
+            damage += found
     for path, why in unreadable[:5]:
         notes.append((path, f"could not be read, left out of every chart and the table ({why})"))
     if len(unreadable) > 5:
