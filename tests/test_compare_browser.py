@@ -68,7 +68,7 @@ def test_offline_every_chart_draws_and_every_help_opens(browser, pages):
         const closed = body.hidden; b.click(); const open = !body.hidden && body.offsetHeight > 0;
         const text = body.innerText; b.click();
         return {card: b.closest('[data-chart]').dataset.chart, closed, open, text, after: body.hidden}; })""")
-    assert {h["card"] for h in helps} == {c["name"] for c in charts} | {"summary"}
+    assert {h["card"] for h in helps} == {c["name"] for c in charts} | {"summary", "seed_variance"}
     for h in helps:
         assert h["closed"] and h["open"] and h["after"], h["card"]
         assert all(heading in h["text"] for heading in HEADINGS), h["card"]
@@ -102,21 +102,24 @@ def test_sorting_the_table_and_hiding_variants(browser, pages):
     opened.page.click("th[data-col=variant] .sort-btn")
     names = opened.evaluate("() => Array.from(document.querySelectorAll('#summary tbody th')).map(th => th.dataset.sort)")
     assert names == sorted(names)
-    # a variant chip hides that variant on every chart
+    # the run list hides a run on every chart: p17's group of two becomes the one run's line
     show(opened, "loss")
-    before = opened.evaluate("document.getElementById('p-loss').data.length")
-    opened.page.click(".chip[data-v='1']")
+    assert opened.evaluate("document.getElementById('c-loss').dataset.bands") == "4"  # p17, p19 x train, test
+    opened.page.click("#runs-panel summary")
+    opened.page.uncheck("#run-list input[data-v='1']")
     settle(opened)
-    assert opened.evaluate("document.getElementById('p-loss').data.length") == before - 2  # train + test
+    assert opened.evaluate("document.getElementById('c-loss').dataset.bands") == "2"
+    assert opened.evaluate("ES.app.groups().map(g => g.members)") == [[0], [2, 3], [4]]
     assert "hide=1" in opened.evaluate("location.hash")
+    assert "1 hidden" in opened.page.inner_text("#runs-summary")
     assert opened.errors == []
     opened.page.close()
 
 
 def test_alignment_toggle_moves_the_x_data_and_lives_in_the_hash(browser, pages):
-    opened = open_report(browser, pages["sweep"])
+    opened = open_report(browser, pages["sweep"], hash="#g=p,model_seed")  # every run its own line
     show(opened, "loss")
-    turn = opened.evaluate("ES.page.variants[ES.page.charts.loss.spec.options[0].traces[0].v].turn")
+    turn = opened.evaluate("ES.page.variants[document.getElementById('p-loss').data[0].esRun].turn")
     raw = x_data(opened, "loss")
     opened.page.click("button.seg-btn[data-align=turn]")
     settle(opened)
@@ -144,10 +147,11 @@ def test_links_lead_to_the_run_reports_and_the_site(browser, pages):
     opened = open_report(browser, pages["sweep"])
     assert opened.page.get_attribute(".page-nav a", "href") == "../index.html"
     link = opened.page.locator("#summary tbody tr[data-v='3'] a.run-link")
-    assert link.get_attribute("href") == "../runs/p19-s999.html"
+    turn = opened.evaluate("ES.page.variants[3].turn")
+    assert link.get_attribute("href") == f"../runs/p19-s999.html#epoch={turn}"  # the report opens at the turn
     link.click()
     opened.page.wait_for_load_state()
-    assert opened.page.url.endswith("/site/runs/p19-s999.html")
+    assert opened.page.url.endswith(f"/site/runs/p19-s999.html#epoch={turn}")
     assert opened.page.inner_text("h1") == "report of p19-s999"
     assert opened.blocked == []
     opened.page.close()
