@@ -504,7 +504,8 @@
       if (!ch.spec) ch.spec = await store.resolve(ch.raw);
       ch.dirty = false;
       await ES.preview.loadPlotly();
-      const fig = KINDS[ch.kind](ch);
+      const fig = figure(ch);
+      ch.fig = null;  // Plotly owns it now
       ES.preview.clear(ch);
       await Plotly.react(ch.el, fig.data, fig.layout, CONFIG);
       if (!ch.clicks && ch.el.on) { ch.el.on("plotly_click", onClick); ch.clicks = true; }
@@ -521,8 +522,19 @@
     return ch.busy;
   }
 
+  // A chart's figure for the current state; the preview's figure is handed on to the first
+  // Plotly drawing when the state has not changed in between (bands are computed once).
+  function figure(ch) {
+    const key = JSON.stringify([optionIndex(ch), st.align, st.groupBy, Array.from(st.hidden), st.band, st.members,
+      st.logy.has(ch.name), ch.el.clientWidth]);
+    if (ch.fig && ch.figKey === key) return ch.fig;
+    ch.fig = KINDS[ch.kind](ch);
+    ch.figKey = key;
+    return ch.fig;
+  }
+
   // Before plotly.js runs: a static drawing of the chart's figure (see chart_preview.js).
-  const preview = (ch) => ES.preview.show(ch, store, (c) => KINDS[c.kind](c), stats);
+  const preview = (ch) => ES.preview.show(ch, store, figure, stats);
 
   // Redraw the visible charts `which` selects; mark the others dirty.
   function refresh(which) {

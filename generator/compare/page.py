@@ -448,8 +448,7 @@ def _cell(col: Column, v: VariantData, z: float | None) -> Cell:
     flag = z is not None and abs(z) > Z_LIMIT
     tip = detail
     if z is not None:
-        rule = "on log10, " if col.scale == "log" else ""
-        tip = (tip + "; " if tip else "") + f"robust z = {z:+.1f} ({rule}|z| > {Z_LIMIT} is highlighted)"
+        tip = (tip + "; " if tip else "") + f"robust z = {z:+.1f}" + (" (log10)" if col.scale == "log" else "")
     elif col.scale is not None:
         tip = (tip + "; " if tip else "") + (f"not scored: fewer than {stats.MIN_FLAG_VALUES} runs have this "
                                              "value, too few to call one an outlier")

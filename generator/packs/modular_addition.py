@@ -92,8 +92,8 @@ COMPARE_COLUMNS: tuple[Column, ...] = (
 
 COMPARE_SECTIONS = (
     Section("curves", "Training curves", ("loss", "accuracy", "grad_norm", "weight_norm", "velocity"),
-            "Every time series the variants share, overlaid; switch the x axis between the epoch and the distance "
-            "from each run's turn at the top."),
+            "Every time series the runs share: per group a mean line with a band (grouping and band at the top); "
+            "where runs have a turn, the x axis can show the distance from each run's turn."),
     Section("structure", "Structure over training", ("effective_dim", "gini", "restricted", "clustered"),
             "What the analyses measured at each checkpoint, overlaid."),
     Section("trajectory", "Parameter trajectories", ("pca_shared", "pca_runs"),
