@@ -188,9 +188,10 @@ def _comparisons(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 
 def _compare_title(page: str, members: list[dict[str, Any]]) -> str:
-    """A comparison page's link text in a report's navigation."""
+    """A comparison page's link text in a report's navigation (no run count: adding a run to
+    a sweep must not re-render the reports of the others)."""
     what = "all runs" if page == "compare/all.html" else f"sweep {members[0].get('sweep')}"
-    return f"Compared: {what} ({len(members)})"
+    return f"Compared: {what}"
 
 
 def _safe(name: str) -> str:

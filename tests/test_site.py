@@ -74,6 +74,9 @@ def test_changed_added_and_removed_bundles_rebuild_only_what_changed(tmp_path):
     result = build_site(root, site)
     assert sorted(result.rendered) == ["compare/sw.html", "index.html", "runs/sw/b.html", "runs/sw/c.html"]
     assert "runs/sw/a.html" in result.skipped
+    # each report links back to the comparison page it appears on
+    html = (site / "runs" / "sw" / "a.html").read_text()
+    assert 'href="../../compare/sw.html">Compared: sweep sw</a>' in html
     (root / "sw" / "c.h5").unlink()
     result = build_site(root, site)
     assert result.removed == ["runs/sw/c.html"]
