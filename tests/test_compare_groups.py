@@ -291,3 +291,30 @@ def test_many_series_are_thinned_to_stay_within_the_budget():
     assert page.MIN_POINTS <= page._points([V(3)] * 1000) < 600
     assert page._points([V(3)] * 1000) * 3000 * 6 <= page.SERIES_BUDGET
     assert page._points([V(3)] * 100_000) == page.MIN_POINTS
+
+
+def test_any_series_in_the_reports_families(tmp_path):
+    """Series of any name compare in the report's groups: hierarchy_train / hierarchy_val are
+    one option with a dash per split, grad_norm.X parts one option."""
+    paths = []
+    for i, lr in enumerate((1e-3, 1e-3, 1e-4)):
+        e = np.arange(50)
+        rng = np.random.default_rng(i)
+        metrics = {"hierarchy_train": (e, -0.7 + 0.01 * rng.normal(size=50)),
+                   "hierarchy_val": (e, -0.6 + 0.01 * rng.normal(size=50)),
+                   "grad_norm.W_E": (e, rng.random(50)), "grad_norm.W_U": (e, rng.random(50)),
+                   "coverage": (e, np.linspace(0.2, 0.3, 50))}
+        path = tmp_path / f"r{i}.h5"
+        with BundleWriter(path, create=True) as w:
+            w.write(Segment(context={"config": {"name": f"r{i}", "lr": lr, "seed": i}}, metrics=metrics,
+                            session={"id": f"r{i}", "status": "complete"}))
+            w.consolidate()
+        paths.append(path)
+    c = build_comparison(paths)
+    spec = c.page["charts"]["metric_series"]["spec"]
+    by = {o["label"]: o for o in spec["options"]}
+    assert set(by) == {"coverage", "grad_norm", "hierarchy"}
+    assert [(t["role"], t["dash"]) for t in by["hierarchy"]["traces"] if t["v"] == 0] == [("train", "dash"),
+                                                                                          ("val", "dot")]
+    assert {t["role"] for t in by["grad_norm"]["traces"]} == {"W_E", "W_U"}
+    assert [len(g.members) for g in c.run_groups] == [2, 1]

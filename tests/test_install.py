@@ -21,7 +21,7 @@ def test_wheel_installs_one_top_level_package_and_runs_anywhere(tmp_path):
     assert top == {"epochscope"}, top
     for sub in ("archives", "collectors", "generator", "templates"):
         assert any(n.startswith(f"epochscope/{sub}/") for n in names), sub
-    for sub in ("collectors/ingest", "integrations"):
+    for sub in ("collectors/ingest", "integrations", "generator/compare"):
         assert any(n.startswith(f"epochscope/{sub}/") for n in names), sub
     assert any(n.startswith("epochscope/templates/vendor/plotly-cartesian-") for n in names)
     assert "epochscope/templates/vendor/plotly-LICENSE.txt" in names
