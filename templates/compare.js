@@ -701,6 +701,15 @@
     return sw;
   }
 
+  // A table row for group `g`, headed by its swatch and label.
+  function groupRow(g) {
+    const tr = el("tr", null, { "data-g": String(g.id) });
+    const th = el("th", null, { scope: "row" });
+    th.append(swatchFor(g), document.createTextNode(g.label));
+    tr.appendChild(th);
+    return tr;
+  }
+
   function renderGroupTables() {
     const gs = groups();
     const T = page.table || { cfg: [], cols: [], values: {} };
@@ -714,11 +723,7 @@
       T.cols.forEach((c) => head.appendChild(el("th", c.label, { scope: "col", title: c.title + (c.agg ? "; mean ± std over the group's runs (hover a cell for its range)" : "; not aggregated") })));
       const body = document.createDocumentFragment();
       gs.forEach((g) => {
-        const tr = el("tr", null, { "data-g": String(g.id) });
-        const th = el("th", null, { scope: "row" });
-        th.appendChild(swatchFor(g));
-        th.appendChild(document.createTextNode(g.label));
-        tr.appendChild(th);
+        const tr = groupRow(g);
         tr.appendChild(el("td", String(g.members.length)));
         T.cfg.forEach((k) => {
           const j = KEYS.indexOf(k);
@@ -759,11 +764,7 @@
       .forEach((h) => head.appendChild(el("th", h, { scope: "col" })));
     const body = document.createDocumentFragment();
     gs.forEach((g) => {
-      const tr = el("tr", null, { "data-g": String(g.id) });
-      const th = el("th", null, { scope: "row" });
-      th.appendChild(swatchFor(g));
-      th.appendChild(document.createTextNode(g.label));
-      tr.appendChild(th);
+      const tr = groupRow(g);
       const best = spread(g.members.map((v) => m.best[v]));
       const final = spread(g.members.map((v) => m.final[v]));
       const ep = spread(g.members.map((v) => m.bestEpoch[v]));
