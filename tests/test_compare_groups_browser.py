@@ -41,8 +41,14 @@ def pages(tmp_path_factory) -> dict[str, Path]:
              for i in range(2)]
     lrs = [write_generic(tmp / "two" / f"l{i}.h5", GenericSpec(f"lr-{i}", lr, 64, 0, epochs=600))
            for i, lr in enumerate((1e-3, 1e-4))]
+    evil = [write_generic(tmp / "two" / f"e{i}.h5", GenericSpec(f"opt-{i}", 1e-3, 64, i, epochs=300,
+                                                                extra={"opt": EVIL if i else "adam"}))
+            for i in range(2)]
     return {"g12": _site(tmp, "g12", g12), "g200": _site(tmp, "g200", g200), "seeds": _site(tmp, "seeds", seeds),
-            "lrs": _site(tmp, "lrs", lrs)}
+            "lrs": _site(tmp, "lrs", lrs), "evil": _site(tmp, "evil", evil)}
+
+
+EVIL = "</script><img src=x onerror=\"window.__pwned=1\">"
 
 
 def traces(opened, chart: str) -> list[dict]:
@@ -270,4 +276,18 @@ def test_two_runs_one_group_of_two_and_two_groups_of_one(browser, pages):
     assert "every run is a group of its own" in opened.page.inner_text("#not-comparable")
     show(opened, "difference")
     assert opened.errors == []
+    opened.page.close()
+
+
+def test_config_values_in_group_labels_stay_text(browser, pages):
+    opened = open_report(browser, pages["evil"], hash="#rows=groups")
+    show(opened, "loss")
+    names = {t["name"] for t in traces(opened, "loss") if t["showlegend"]}
+    assert any("&lt;/script&gt;&lt;img" in n for n in names), names  # escaped before Plotly renders it
+    assert EVIL in opened.page.inner_text("#summary-groups") and EVIL in opened.page.inner_text("#variance")
+    opened.page.click("#runs-panel summary")
+    assert EVIL in opened.page.inner_text("#run-list")
+    assert opened.evaluate("window.__pwned") is None and opened.dialogs == []
+    assert opened.evaluate("document.querySelectorAll('img[src=x]').length") == 0
+    assert opened.errors == [] and opened.blocked == []
     opened.page.close()
