@@ -318,3 +318,24 @@ def test_any_series_in_the_reports_families(tmp_path):
                                                                                           ("val", "dot")]
     assert {t["role"] for t in by["grad_norm"]["traces"]} == {"W_E", "W_U"}
     assert [len(g.members) for g in c.run_groups] == [2, 1]
+
+
+def test_a_pool_of_readers_gives_the_same_page(tmp_path, monkeypatch):
+    """From PARALLEL_FROM bundles on a process pool reads them: the page is byte-identical to
+    the one read bundle by bundle."""
+    from epochscope.generator.compare import data
+
+    paths = write_generic_sweep(tmp_path / "runs", generic_specs(20, epochs=300))
+    one = data.read_variants(paths, workers=1)
+    two = data.read_variants(paths, workers=2)
+    assert [v.name for v, _, _ in two] == [v.name for v, _, _ in one]
+    for (a, _, _), (b, _, _) in zip(one, two, strict=True):
+        assert a.facts == b.facts and set(a.display) == set(b.display)
+        for key in a.display:
+            assert np.array_equal(a.display[key].values, b.display[key].values)
+    monkeypatch.setattr(data, "PARALLEL_FROM", 2)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)  # a pool of two even on a one-CPU machine
+    pooled = render_compare(paths, tmp_path / "pooled.html").read_bytes()
+    monkeypatch.setattr(data, "PARALLEL_FROM", 10**9)
+    serial = render_compare(paths, tmp_path / "serial.html").read_bytes()
+    assert pooled == serial
