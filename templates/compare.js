@@ -735,13 +735,23 @@
           const s = spread(g.members.map((v) => T.values[c.key][v]));
           const tip = !s.n ? "no run of the group has this value" : s.n === 1 ? "one run: no spread" :
             "range [" + fmt(s.lo, c.agg) + ", " + fmt(s.hi, c.agg) + "], N = " + s.n;
-          tr.appendChild(el("td", fmtSpread(s, c.agg), { class: s.n === 1 ? "one" : s.n ? "" : "missing", title: tip,
-            "data-n": String(s.n), "data-mean": s.n ? String(s.mean) : "", "data-std": s.std === null || s.std === undefined ? "" : String(s.std) }));
+          const td = el("td", fmtSpread(s, c.agg), { class: s.n === 1 ? "one" : s.n ? "" : "missing", title: tip,
+            "data-n": String(s.n), "data-mean": s.n ? String(s.mean) : "", "data-std": s.std === null || s.std === undefined ? "" : String(s.std) });
+          if (s.n > 1) td.appendChild(el("span", "[" + fmt(s.lo, c.agg) + ", " + fmt(s.hi, c.agg) + "]", { class: "range" }));
+          tr.appendChild(td);
         });
         body.appendChild(tr);
       });
       $("thead", table).replaceChildren(head);
       $("tbody", table).replaceChildren(body);
+      const one = gs.filter((g) => g.members.length === 1).length;
+      const cap = el("caption", "Per group: mean ± sample std, the range [min, max] below, N runs. " +
+        (one ? one + " group" + (one === 1 ? "" : "s") + " of one run: a value, no spread. " : "") +
+        "Outliers are highlighted in the per-run rows (robust z over all runs; needs " + (page.minFlag || 4) +
+        " runs with the value).", { class: "table-caption" });
+      const old = $("caption", table);
+      if (old) old.remove();
+      table.prepend(cap);
     }
     renderVariance(gs);
     renderBest(gs);
