@@ -10,7 +10,7 @@ import numpy as np
 
 from epochscope.generator import sources as src
 from epochscope.generator.charts import Unavailable, array_trace, chart
-from epochscope.generator.charts_neurons import _thinned_note, _turn_epochs, cluster_of
+from epochscope.generator.charts.neurons import _thinned_note, _turn_epochs, cluster_of
 from epochscope.generator.context import BuildContext, pick_epochs
 
 ATLAS = "neuron_atlas"
