@@ -20,10 +20,12 @@ from epochscope.generator.data import DEFAULT_DATA_BUDGET, absent_summary, build
 from epochscope.generator.encode import script_json
 from epochscope.generator.html import (
     CSP_SLOT,
+    PACKED_PLOTLY,
     csp,
     environment,
     make_parent,
     plotly_js,
+    plotly_packed,
     safe_href,
     write_atomic,
     write_shared_plotly,
@@ -86,7 +88,8 @@ def _render(bundle: Bundle, output: Path, layout, shared_assets, data_budget: in
         absent_summary=absent_summary(data.unavailable),
         page_json=Markup(script_json(data.page)),
         arrays=list(data.store.arrays.values()),
-        plotly_js=None if plotly_src else Markup(plotly_js(plotly)),
+        plotly_js=None if plotly_src else Markup(plotly_packed(plotly)),
+        plotly_enc=PACKED_PLOTLY,
         plotly_src=plotly_src,
         version=__version__,
         layout_source=layout.source if layout.source != "default" else "default (from the packs)",

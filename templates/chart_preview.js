@@ -151,8 +151,8 @@ window.ES = window.ES || {};
   }
 
   // Start plotly.js once, after the next paint; resolves to window.Plotly. The inert block
-  // `#es-plotly` holds the script text (its hash is in the page's CSP), or `data-src` names
-  // a shared plotly.js file beside the page.
+  // `#es-plotly` holds the script text (its hash is in the page's CSP), that text deflated
+  // and base64'd (`data-enc`), or `data-src` names a shared plotly.js file beside the page.
   let loading = null;
   function loadPlotly() {
     if (loading) return loading;
@@ -171,11 +171,20 @@ window.ES = window.ES || {};
           document.head.appendChild(script);
           return;
         }
-        script.textContent = holder.textContent;
-        document.head.appendChild(script);  // inline: runs now
-        holder.textContent = "";
-        if (window.Plotly) resolve(window.Plotly);
-        else reject(new Error("plotly.js did not start (see the console)"));
+        const run = (text) => {
+          script.textContent = text;
+          document.head.appendChild(script);  // inline: runs now
+          holder.textContent = "";
+          if (window.Plotly) resolve(window.Plotly);
+          else reject(new Error("plotly.js did not start (see the console)"));
+        };
+        if (!holder.dataset.enc) { run(holder.textContent); return; }
+        // Deflated and base64'd (a third of the bytes): the browser's own inflater, no network.
+        const bin = atob(holder.textContent);
+        const bytes = new Uint8Array(bin.length);
+        for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+        new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream(holder.dataset.enc)))
+          .text().then(run, (err) => reject(new Error("plotly.js could not be unpacked: " + err)));
       };
       requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(start, 0)));
       setTimeout(start, 1000);  // no frames come in a background tab

@@ -19,6 +19,7 @@ from epochscope.errors import EpochscopeError
 from epochscope.generator import known_charts, load_layout, render_report
 from epochscope.generator.encode import ArrayStore, script_json
 from epochscope.generator.help import HELP
+from epochscope.generator.html import plotly_packed
 from epochscope.generator.render import plotly_js
 from tests.synthetic import SyntheticRun, write_synthetic_bundle
 
@@ -49,6 +50,9 @@ def decode(html: str, meta: dict, aid: str) -> np.ndarray:
         raw = zlib.decompress(raw, -15)
     kind = {"f32": "<f4", "f16": "<f2", "u8": "u1", "u16": "<u2", "i32": "<i4", "u8q": "u1"}[meta["enc"]]
     arr = np.frombuffer(raw, dtype=kind).astype(np.float64)
+    if meta.get("d"):  # codes stored as the change from the previous row (epoch), modulo 256
+        rows = np.frombuffer(raw, dtype="u1").reshape(meta["shape"][0], -1)
+        arr = (np.cumsum(rows, axis=0, dtype=np.int64) % 256).ravel().astype(np.float64)
     if meta["enc"] == "u8q":
         lo, hi = np.repeat(meta["lo"], arr.size // len(meta["lo"])), np.repeat(meta["hi"], arr.size // len(meta["hi"]))
         arr = np.where(arr == 255, np.nan, lo + arr * (hi - lo) / 254)
@@ -175,10 +179,10 @@ def test_missing_layout_file(full_bundle, tmp_path):
 
 def test_report_is_self_contained(full_report):
     html = full_report.read_text()
-    assert html.count(plotly_js()[:200]) == 1  # plotly.js inlined exactly once
+    assert html.count(plotly_packed()) == 1  # plotly.js inlined exactly once (deflated, the page inflates it)
     assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=\"(?!data:)", html, re.I)
     assert "default-src 'none'" in html and "connect-src 'none'" in html
-    assert not re.search(r"https?://(?!www\.w3\.org)", html.replace(plotly_js(), ""))
+    assert not re.search(r"https?://(?!www\.w3\.org)", html.replace(plotly_packed(), ""))
 
 
 def test_report_embeds_data_compactly(full_report, full_bundle):
@@ -313,7 +317,7 @@ def test_shared_assets_write_plotly_once(full_bundle, tmp_path):
     for page in (one, two):
         html = page.read_text()
         assert f'<script type="text/plain" id="es-plotly" data-src="../assets/{scripts[0].name}"></script>' in html
-        assert plotly_js()[:200] not in html
+        assert plotly_js()[:200] not in html and plotly_packed()[:200] not in html
         assert len(html) < len(plotly_js())
 
 
