@@ -26,7 +26,7 @@ from epochscope.generator.facts import RunFacts, run_facts
 from epochscope.generator.help import HELP
 from epochscope.generator.layout import Layout
 from epochscope.generator.packs import applicable_packs
-from epochscope.generator.palette import PALETTE, run_color
+from epochscope.generator.palette import EVENT_COLORS, PALETTE, run_color
 
 __all__ = ["DEFAULT_DATA_BUDGET", "ChartCard", "PageData", "build_page", "default_layout"]
 
@@ -103,15 +103,17 @@ def default_layout(bundle: Bundle) -> Layout:
     return Layout(groups, "default (packs: " + ", ".join(p.name for p in packs) + ")")
 
 
-def build_page(bundle: Bundle, layout: Layout | None, *, data_budget: int = DEFAULT_DATA_BUDGET) -> PageData:
+def build_page(bundle: Bundle, layout: Layout | None, *, data_budget: int = DEFAULT_DATA_BUDGET,
+               store: ArrayStore | None = None, thin_series: bool = True) -> PageData:
     """Build every chart of `layout` (None: the packs' default for this bundle) from `bundle`
-    within `data_budget` bytes of data."""
+    within `data_budget` bytes of data, into `store` (default: a new page ArrayStore; the
+    notebook's figures pass one that keeps arrays exact, with `thin_series=False`)."""
     known_charts()
     if layout is None or layout.source == "default":
         layout = default_layout(bundle)
-    store = ArrayStore()
+    store = ArrayStore() if store is None else store
     ctx = BuildContext(bundle, store)
-    ctx.series_cap = _series_cap(bundle)
+    ctx.series_cap = _series_cap(bundle) if thin_series else 0
     built: dict[str, Any] = {}
     reasons: dict[str, str] = {}
     reads: dict[str, set[str]] = {}
@@ -189,6 +191,7 @@ def build_page(bundle: Bundle, layout: Layout | None, *, data_budget: int = DEFA
         "absent": [{"what": w, "reason": r} for w, r in unavailable],
         "seriesShown": sorted(ctx.shown_series),
         "palette": list(PALETTE),
+        "eventColors": EVENT_COLORS,
         "runColor": run["color"],
         "summary": _summary(ctx, run, facts),
     }

@@ -32,7 +32,7 @@ from epochscope.generator.html import (
 )
 from epochscope.generator.layout import load_layout
 
-__all__ = ["nav_links", "plotly_js", "render_report"]
+__all__ = ["Report", "nav_links", "plotly_js", "render_report"]
 
 # The helpers moved to generator/html.py; the old private names stay for existing callers.
 _CSP_SLOT = CSP_SLOT
@@ -43,11 +43,22 @@ _write_atomic = write_atomic
 _write_shared_plotly = write_shared_plotly
 
 
+class Report(type(Path())):  # the concrete Path class of this platform
+    """A rendered report: its path (a `Path`, as `render_report` always returned), shown
+    inline in Jupyter as the page itself."""
+
+    def _repr_html_(self) -> str:
+        from epochscope.generator.notebook import report_iframe
+
+        return report_iframe(self)
+
+
 def render_report(bundle: Bundle | str | os.PathLike, output: str | os.PathLike, *,
                   layout: str | os.PathLike | None = None, shared_assets: str | os.PathLike | None = None,
                   data_budget: int = DEFAULT_DATA_BUDGET, nav: list[tuple[str, str]] | None = None,
-                  plotly: str = "partial", allow_damaged: bool = False) -> Path:
-    """Render `bundle` (an open Bundle or a path) as one HTML file at `output`; return its path.
+                  plotly: str = "partial", allow_damaged: bool = False) -> Report:
+    """Render `bundle` (an open Bundle or a path) as one HTML file at `output`; return its path
+    (a `Report`: a Path that Jupyter shows inline as the page).
 
     `output` may be an existing directory (the file is then named after the run); missing
     parent directories are created. `layout`: a layout TOML file replacing the default (see
@@ -72,7 +83,7 @@ def render_report(bundle: Bundle | str | os.PathLike, output: str | os.PathLike,
 
 
 def _render(bundle: Bundle, output: Path, layout, shared_assets, data_budget: int,
-            nav: list[tuple[str, str]] | None, plotly: str = "partial") -> Path:
+            nav: list[tuple[str, str]] | None, plotly: str = "partial") -> Report:
     bundle.check()  # refuses damage now (or, with allow_damaged, lists it for the banner)
     data = build_page(bundle, layout, data_budget=data_budget)
     if output.is_dir():
@@ -99,7 +110,7 @@ def _render(bundle: Bundle, output: Path, layout, shared_assets, data_budget: in
     )
     html = html.replace(CSP_SLOT, csp(html, external_scripts=plotly_src is not None), 1)
     write_atomic(output, html)
-    return output
+    return Report(output)
 
 
 def nav_links(nav: list[tuple[str, str]] | None) -> list[dict[str, str | None]]:
