@@ -37,6 +37,10 @@ __all__ = ["DEFAULT_DATA_BUDGET", "ChartCard", "PageData", "build_page", "defaul
 DEFAULT_DATA_BUDGET = 2_300_000
 # Kept back from the detail budget for the JSON and HTML around the arrays.
 _RESERVE = 150_000
+# What the heavy detail charts share at least (or the whole budget, if smaller), even when the
+# other charts alone take the budget (a big run's every-neuron atlas and long series do):
+# without it they would keep one epoch each.
+_MIN_DETAIL = 1_200_000
 
 
 @dataclass
@@ -126,10 +130,12 @@ def build_page(bundle: Bundle, layout: Layout | None, *, data_budget: int = DEFA
     heavy = [n for n in early if CHARTS[n].heavy]
     for name in light:
         _build(ctx, CHARTS[name], built, reasons, reads)
+    light_bytes = store.total_bytes
     # Heavy detail charts share what is left, each taking its weight's share of the rest
     # (so a chart that turns out unavailable leaves its share to the next).
     for i, name in enumerate(heavy):
-        left = max(0, data_budget - _RESERVE - store.total_bytes)
+        spent = store.total_bytes - light_bytes  # by the heavy charts built so far
+        left = max(0, data_budget - _RESERVE - store.total_bytes, min(_MIN_DETAIL, data_budget) - spent)
         weight = sum(CHARTS[n].heavy for n in heavy[i:])
         ctx.budget_bytes = int(left * CHARTS[name].heavy / weight)
         _build(ctx, CHARTS[name], built, reasons, reads)

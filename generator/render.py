@@ -64,7 +64,8 @@ def render_report(bundle: Bundle | str | os.PathLike, output: str | os.PathLike,
     parent directories are created. `layout`: a layout TOML file replacing the default (see
     generator/layout.py). `shared_assets`: a directory that receives plotly.js once, loaded
     by a relative path instead of being inlined. `data_budget`: bytes of embedded data the
-    report aims for (detail charts embed fewer epochs/neurons to stay within it). `nav`:
+    report aims for (detail charts embed fewer epochs/neurons to stay within it; they share at
+    least 1.2 MB, or the budget if smaller, even when the other charts alone exceed it). `nav`:
     links shown at the top of the page, (label, href) pairs, e.g. ("All runs",
     "../../index.html"); labels are escaped, hrefs other than relative/http(s)/file dropped.
     `plotly`: "partial" (the vendored bundle with the trace types the charts use, fast to

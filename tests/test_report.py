@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from browser_helpers import needs_chromium
 
 from epochscope.archives import ArtifactUpdate, BundleWriter, Segment, open_bundle
 from epochscope.errors import EpochscopeError
@@ -101,6 +102,52 @@ def test_quantised_maps_round_trip_within_one_level():
     span = maps.reshape(12, -1)
     span = (np.nanmax(span, 1) - np.nanmin(span, 1)).reshape(3, 4, 1, 1)
     assert np.nanmax(np.abs(back - maps) / span) <= 0.5 / 254 + 1e-6
+
+
+def _slow_maps() -> np.ndarray:
+    """Maps that change a little from one epoch to the next (as trained neurons' do)."""
+    grid = np.linspace(0, 2 * np.pi, 24)
+    base = np.cos(3 * grid[:, None] + 5 * grid[None, :])
+    return np.stack([[base * (1 + 0.01 * e) + 0.02 * np.sin(e + m) for m in range(3)] for e in range(30)])
+
+
+def test_slowly_changing_maps_travel_as_changes_and_round_trip():
+    maps = _slow_maps()
+    store = ArrayStore()
+    enc = store.arrays[store.add_quantized(maps, lead=2)["$a"]]
+    assert enc.meta.get("d") == 1  # each epoch as its change from the previous one: smaller
+    plain = ArrayStore()
+    plain.row_deltas = False
+    assert enc.size < 0.8 * plain.arrays[plain.add_quantized(maps, lead=2)["$a"]].size
+    back = decode(f'<script id="{enc.id}">{enc.payload}</script>', enc.meta, enc.id)
+    span = maps.reshape(90, -1)
+    span = (span.max(1) - span.min(1)).reshape(30, 3, 1, 1)
+    assert np.max(np.abs(back - maps) / span) <= 0.5 / 254 + 1e-6
+    noise = np.random.default_rng(1).normal(size=(30, 3, 24, 24))  # no gain: stored as they are
+    assert "d" not in store.arrays[store.add_quantized(noise, lead=2)["$a"]].meta
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_page_decoder_undoes_the_changes(browser, tmp_path):
+    """templates/report_decode.js decodes a change-coded array to what numpy decodes."""
+    from importlib import resources
+
+    maps = _slow_maps()
+    store = ArrayStore()
+    enc = store.arrays[store.add_quantized(maps, lead=2)["$a"]]
+    assert enc.meta.get("d") == 1
+    js = resources.files("epochscope.templates").joinpath("report_decode.js").read_text()
+    page = tmp_path / "decode.html"
+    page.write_text(f'<!DOCTYPE html><html><body><script type="application/octet-stream" id="{enc.id}">'
+                    f"{enc.payload}</script><script>{js}</script></body></html>", encoding="utf-8")
+    tab = browser.new_page()
+    tab.goto(page.as_uri())
+    got = tab.evaluate("(m) => new ES.ArrayStore(m).load(Object.keys(m)[0]).then((a) => Array.from(a.data))",
+                       {enc.id: enc.meta})
+    tab.close()
+    html = f'<script id="{enc.id}">{enc.payload}</script>'
+    np.testing.assert_allclose(np.asarray(got), decode(html, enc.meta, enc.id).ravel(), rtol=1e-6, atol=1e-6)
 
 
 # ------------------------------------------------------------------------------- layouts and help
