@@ -322,8 +322,9 @@ def pages(bundle: Path, work: Path, repeat: int, baseline: Path, data_budget: in
     errors: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        for _ in range(repeat):
-            for key, page_path in named.items():
+        for i in range(repeat):
+            # Alternate which page loads first, so neither gains from going first or second.
+            for key, page_path in (list(named.items()) if i % 2 == 0 else list(named.items())[::-1]):
                 page = browser.new_page(viewport={"width": 1440, "height": 900})
                 if key == "new":
                     page.on("request", lambda r: requests.append(r.url) if not r.url.startswith(("file:", "data:", "blob:")) else None)
