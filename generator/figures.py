@@ -115,7 +115,11 @@ def chart_figure(bundle: Bundle, name: str, *, epoch: int | None = None, neuron:
         "checkpoints": store.resolve(data.page["checkpoints"]) if data.page["checkpoints"] else None,
     }
     fig = make(store.resolve(entry["spec"]), state, entry)
-    fig["layout"]["title"] = {"text": _esc(card.title)}
+    # The card's title at the top, above the legend (which sits just above the plot).
+    fig["layout"]["title"] = {"text": _esc(card.title), "x": 0, "xanchor": "left", "y": 1, "yref": "container",
+                              "yanchor": "top", "pad": {"t": 10, "l": 8}}
+    fig["layout"]["margin"]["t"] = 86
+    fig["layout"]["height"] = fig["layout"].get("height", 300) + 40
     return go.Figure(fig)
 
 
@@ -312,7 +316,12 @@ def _heatmap_time(sp: dict, st: dict, entry: dict) -> dict:
     layout["height"] = max(260, min(760 if sp.get("rowsPerPx") else 520, 120 + 9 * len(labels)))
     if sp.get("xTitle"):
         layout["xaxis"]["title"] = {"text": _esc(sp["xTitle"])}
-    if len(labels) > 60:
+    if len(labels) > 40 and any(lab.startswith("cos ") for lab in labels):
+        # Fourier components: label the cos row of every m-th frequency (hover names each row).
+        m = max(1, round(len(labels) / 2 / 18))
+        layout["yaxis"]["tickvals"] = [lab for lab in labels if lab == "const"
+                                       or (lab.startswith("cos ") and int(lab[4:]) % m == 0)]
+    elif len(labels) > 60:
         layout["yaxis"].update(tickvals=labels[::int(np.ceil(len(labels) / 40))], tickfont={"size": 9})
     return _time_decor(st, {"data": data, "layout": layout})
 
