@@ -655,6 +655,19 @@ class Bundle:
 
         return series_frame(self, names, long=long)
 
+    def chart(self, name: str, **state):
+        """Chart `name` of this bundle's report as a plotly Figure (`.show()` draws it inline),
+        built by the report's own chart registry; `state`: epoch, neuron, head. Needs plotly."""
+        from epochscope.generator.figures import chart_figure
+
+        return chart_figure(self, name, **state)
+
+    def chart_names(self) -> list[str]:
+        """The names `chart()` takes: this bundle's report charts, in page order."""
+        from epochscope.generator.figures import chart_names
+
+        return chart_names(self)
+
     def _repr_html_(self) -> str:
         """Jupyter's inline view: a short, escaped summary (drawn by the generator)."""
         from epochscope.generator.notebook import bundle_html

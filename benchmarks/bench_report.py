@@ -3,6 +3,7 @@ checkpoints, 25 000 epochs of metrics) rendered as a report, against the naive a
 
     python benchmarks/bench_report.py [BUNDLE] [--repeat 5] [--keep DIR] [--per-input]
     python benchmarks/bench_report.py BUNDLE --plotly-bundles [--repeat 9]
+    python benchmarks/bench_report.py BUNDLE --pages --baseline-python /path/to/main/.venv/bin/python [--repeat 9]
 
 Without BUNDLE a synthetic bundle with the analyzers' artifact shapes is written first
 (tests/synthetic.py); `--per-input` adds the every-neuron atlas, per-input, graduation, neuron
@@ -22,11 +23,16 @@ chart that changes with the epoch (plotly.js inlined once on the page).
 same bundle rendered with the full plotly.js (the plotly package's, the page before the
 partial bundle) and with the vendored partial bundle, loaded alternately in the same
 browser, against the targets first chart <= 0.5 s, interactive <= 1.0 s, file <= 3 MB.
+
+`--pages` measures today's page (rendered by another checkout's interpreter, or given as a
+file) against the page the current code renders by default, paired the same way, against
+the same targets; it also counts the new page's network requests and console errors.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
@@ -262,18 +268,123 @@ def plotly_bundles(bundle: Path, work: Path, repeat: int, data_budget: int | Non
           f"({'met' if pages['partial'].stat().st_size <= 3 * MB else 'MISSED'})")
 
 
+def render_with(python: str, bundle: Path, out: Path, **options) -> Path:
+    """Render `bundle`'s report with another interpreter's epochscope (e.g. a checkout of
+    main, for today's page); `options` go to its render_report."""
+    import subprocess
+
+    code = ("import sys, json; from epochscope.generator import render_report; "
+            "render_report(sys.argv[1], sys.argv[2], **json.loads(sys.argv[3]))")
+    # Run from / so the current directory (maybe this checkout) does not shadow its epochscope.
+    subprocess.run([python, "-c", code, str(bundle.resolve()), str(out.resolve()), json.dumps(options)],
+                   check=True, cwd="/")
+    return out
+
+
+# Measured from outside the page, the same way for any version of it: the first chart drawn
+# (a preview or a Plotly chart) and the first Plotly chart, each when the frame holding it has
+# been painted (the first task after that frame).
+PAINT_WATCH = """
+window.__seen = {paint: null, interactive: null};
+const __mark = (key) => { if (window.__seen[key] !== null || window['__w' + key]) return; window['__w' + key] = 1;
+  requestAnimationFrame(() => setTimeout(() => { window.__seen[key] = performance.now(); }, 0)); };
+new MutationObserver(() => {
+  if (document.querySelector('.chart-card .es-preview, .chart-card .main-svg, .chart-card canvas')) __mark('paint');
+  if (document.querySelector('.chart-card .main-svg')) __mark('interactive');
+}).observe(document, {childList: true, subtree: true});
+"""
+SEEN = "window.__seen && window.__seen.interactive !== null && [window.__seen.paint, window.__seen.interactive]"
+
+
+def pages(bundle: Path, work: Path, repeat: int, baseline: Path, data_budget: int | None = None) -> None:
+    """Today's page (`baseline`) against the page the current code renders by default: file
+    size, first chart painted and first interactive chart (measured from outside, PAINT_WATCH),
+    loaded alternately in the same browser (paired), medians; plotly.js alone on an empty page
+    (the floor, same loop); and whether the new page made any request or console error."""
+    from playwright.sync_api import sync_playwright
+
+    from epochscope.generator import render_report
+
+    extra = {} if data_budget is None else {"data_budget": data_budget}
+    t = time.perf_counter()
+    new = render_report(bundle, work / "report-new.html", **extra)
+    gen = time.perf_counter() - t
+    named = {"today": baseline, "new": new}
+    from epochscope.generator.html import plotly_js
+
+    floor_page = work / "plotly-only-partial.html"
+    floor_page.write_text("<!DOCTYPE html><html><body><script>" + plotly_js() + "</script><script>"
+                          "requestAnimationFrame(() => setTimeout(() => { window.__t = performance.now(); }, 0))"
+                          "</script></body></html>", encoding="utf-8")
+    floor: list[float] = []
+    times: dict[str, list] = {k: [] for k in named}
+    requests: list[str] = []
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        for i in range(repeat):
+            # Alternate which page loads first, so neither gains from going first or second.
+            for key, page_path in (list(named.items()) if i % 2 == 0 else list(named.items())[::-1]):
+                page = browser.new_page(viewport={"width": 1440, "height": 900})
+                if key == "new":
+                    page.on("request", lambda r: requests.append(r.url) if not r.url.startswith(("file:", "data:", "blob:")) else None)
+                    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+                    page.on("pageerror", lambda e: errors.append(str(e)))
+                page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file://") else r.abort())
+                page.add_init_script(PAINT_WATCH)
+                page.goto(page_path.resolve().as_uri(), timeout=300_000)
+                page.wait_for_function(SEEN, timeout=300_000, polling=10)
+                times[key].append([v / 1000.0 for v in page.evaluate(f"({SEEN})")])
+                page.close()
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.goto(floor_page.resolve().as_uri(), timeout=300_000)
+            page.wait_for_function("window.__t", timeout=300_000, polling=10)
+            floor.append(page.evaluate("window.__t") / 1000.0)
+            page.close()
+        browser.close()
+    med = {k: (statistics.median(t[0] for t in v), statistics.median(t[1] for t in v)) for k, v in times.items()}
+    size = {k: v.stat().st_size for k, v in named.items()}
+    print(f"new page rendered in {gen:.2f} s; {repeat} paired loads each (alternating), medians")
+    print(f"{'page':8s}{'file':>10s}{'first chart':>14s}{'interactive':>14s}   interactive, every load")
+    for k in named:
+        print(f"{k:8s}{size[k] / MB:>7.2f} MB{med[k][0]:>12.3f} s{med[k][1]:>12.3f} s   "
+              + ", ".join(f"{t[1]:.2f}" for t in times[k]))
+    print(f"{'':8s}{'':10s}{'':14s}{statistics.median(floor):>12.3f} s   the new page's plotly.js alone on an "
+          "empty page (the floor)")
+    print(f"new / today: file {size['new'] / size['today']:.2f}x, first chart {med['new'][0] / med['today'][0]:.2f}x, "
+          f"interactive {med['new'][1] / med['today'][1]:.2f}x")
+    print(f"targets (new): first chart <= 0.5 s ({'met' if med['new'][0] <= 0.5 else 'MISSED'}), interactive <= 1.0 s "
+          f"({'met' if med['new'][1] <= 1.0 else 'MISSED'}), file <= 3 MB ({'met' if size['new'] <= 3 * MB else 'MISSED'})")
+    print(f"new page: {len(requests)} network request(s), {len(errors)} console error(s)"
+          + (f": {requests[:3]} {errors[:3]}" if requests or errors else ""))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bundle", nargs="?", type=Path)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--keep", type=Path, help="directory to keep the pages in")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive alternative")
-    parser.add_argument("--data-budget", type=int, help="with --plotly-bundles: render_report's data_budget")
+    parser.add_argument("--data-budget", type=int, help="with --plotly-bundles or --pages: the new page's data_budget")
     parser.add_argument("--plotly-bundles", action="store_true",
                         help="only compare the full and the partial plotly.js on BUNDLE's report")
     parser.add_argument("--per-input", action="store_true",
                         help="synthetic bundle with the every-neuron and per-input analyses too")
+    parser.add_argument("--pages", action="store_true",
+                        help="today's page (--baseline-python or --baseline) against the current default page")
+    parser.add_argument("--baseline-python", help="with --pages: an interpreter whose epochscope renders today's page "
+                        "(e.g. a checkout of main's .venv/bin/python)")
+    parser.add_argument("--baseline", type=Path, help="with --pages: today's page, already rendered")
     args = parser.parse_args()
+    if args.pages:
+        if args.bundle is None or not (args.baseline_python or args.baseline):
+            parser.error("--pages needs a BUNDLE and --baseline-python or --baseline")
+        work = args.keep or Path(tempfile.mkdtemp(prefix="epochscope-bench-"))
+        work.mkdir(parents=True, exist_ok=True)
+        baseline = args.baseline or render_with(args.baseline_python, args.bundle, work / "report-today.html")
+        pages(args.bundle, work, args.repeat, baseline, args.data_budget)
+        print(f"\npages in {work}")
+        return
     if args.plotly_bundles:
         if args.bundle is None:
             parser.error("--plotly-bundles needs a BUNDLE (e.g. a demo run)")

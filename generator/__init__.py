@@ -9,6 +9,6 @@ help texts: `help.py`; the page itself: templates/report.html.j2 and the files i
 
 from epochscope.generator.charts import known_charts
 from epochscope.generator.layout import load_layout
-from epochscope.generator.render import render_report
+from epochscope.generator.render import Report, render_report
 
-__all__ = ["known_charts", "load_layout", "render_report"]
+__all__ = ["Report", "known_charts", "load_layout", "render_report"]

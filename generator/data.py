@@ -26,14 +26,21 @@ from epochscope.generator.facts import RunFacts, run_facts
 from epochscope.generator.help import HELP
 from epochscope.generator.layout import Layout
 from epochscope.generator.packs import applicable_packs
-from epochscope.generator.palette import PALETTE, run_color
+from epochscope.generator.palette import EVENT_COLORS, PALETTE, run_color
 
 __all__ = ["DEFAULT_DATA_BUDGET", "ChartCard", "PageData", "build_page", "default_layout"]
 
-# Bytes of embedded data (arrays + JSON) a report aims to stay under, plotly.js aside.
-DEFAULT_DATA_BUDGET = 5_500_000
+# Bytes of embedded data (arrays + JSON) a report aims to stay under, plotly.js aside. With
+# the deflated partial plotly.js (0.54 MB) and the page itself (0.3 MB), a demo run's report
+# stays under 3 MB; the detail charts it thins (neuron maps, attention, input maps) keep the
+# turn, the first and the last epoch, and say how many epochs they embed.
+DEFAULT_DATA_BUDGET = 2_300_000
 # Kept back from the detail budget for the JSON and HTML around the arrays.
 _RESERVE = 150_000
+# What the heavy detail charts share at least (or the whole budget, if smaller), even when the
+# other charts alone take the budget (a big run's every-neuron atlas and long series do):
+# without it they would keep one epoch each.
+_MIN_DETAIL = 1_200_000
 
 
 @dataclass
@@ -100,15 +107,17 @@ def default_layout(bundle: Bundle) -> Layout:
     return Layout(groups, "default (packs: " + ", ".join(p.name for p in packs) + ")")
 
 
-def build_page(bundle: Bundle, layout: Layout | None, *, data_budget: int = DEFAULT_DATA_BUDGET) -> PageData:
+def build_page(bundle: Bundle, layout: Layout | None, *, data_budget: int = DEFAULT_DATA_BUDGET,
+               store: ArrayStore | None = None, thin_series: bool = True) -> PageData:
     """Build every chart of `layout` (None: the packs' default for this bundle) from `bundle`
-    within `data_budget` bytes of data."""
+    within `data_budget` bytes of data, into `store` (default: a new page ArrayStore; the
+    notebook's figures pass one that keeps arrays exact, with `thin_series=False`)."""
     known_charts()
     if layout is None or layout.source == "default":
         layout = default_layout(bundle)
-    store = ArrayStore()
+    store = ArrayStore() if store is None else store
     ctx = BuildContext(bundle, store)
-    ctx.series_cap = _series_cap(bundle)
+    ctx.series_cap = _series_cap(bundle) if thin_series else 0
     built: dict[str, Any] = {}
     reasons: dict[str, str] = {}
     reads: dict[str, set[str]] = {}
@@ -121,10 +130,12 @@ def build_page(bundle: Bundle, layout: Layout | None, *, data_budget: int = DEFA
     heavy = [n for n in early if CHARTS[n].heavy]
     for name in light:
         _build(ctx, CHARTS[name], built, reasons, reads)
+    light_bytes = store.total_bytes
     # Heavy detail charts share what is left, each taking its weight's share of the rest
     # (so a chart that turns out unavailable leaves its share to the next).
     for i, name in enumerate(heavy):
-        left = max(0, data_budget - _RESERVE - store.total_bytes)
+        spent = store.total_bytes - light_bytes  # by the heavy charts built so far
+        left = max(0, data_budget - _RESERVE - store.total_bytes, min(_MIN_DETAIL, data_budget) - spent)
         weight = sum(CHARTS[n].heavy for n in heavy[i:])
         ctx.budget_bytes = int(left * CHARTS[name].heavy / weight)
         _build(ctx, CHARTS[name], built, reasons, reads)
@@ -186,6 +197,7 @@ def build_page(bundle: Bundle, layout: Layout | None, *, data_budget: int = DEFA
         "absent": [{"what": w, "reason": r} for w, r in unavailable],
         "seriesShown": sorted(ctx.shown_series),
         "palette": list(PALETTE),
+        "eventColors": EVENT_COLORS,
         "runColor": run["color"],
         "summary": _summary(ctx, run, facts),
     }

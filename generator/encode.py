@@ -1,7 +1,9 @@
 """Compact, script-safe encodings of the numbers and JSON a report embeds.
 
 Arrays travel as base64 typed arrays (float32, float16, uint8 quantised or small ints),
-optionally deflated, each in its own inert `<script type="application/octet-stream">` block;
+optionally deflated (quantised pictures also as the change from the previous row, i.e. epoch,
+which deflates far better when maps evolve slowly), each in its own inert
+`<script type="application/octet-stream">` block;
 the page decodes them on demand (templates/report_decode.js). JSON destined for a
 `<script type="application/json">` block is escaped so that no user string can close the
 block or start markup.
@@ -73,6 +75,7 @@ class ArrayStore:
     def __init__(self) -> None:
         self.arrays: dict[str, EncodedArray] = {}
         self._by_digest: dict[str, str] = {}
+        self.row_deltas = True  # quantised pictures may travel as each row's change (see add_quantized)
 
     @property
     def total_bytes(self) -> int:
@@ -138,22 +141,35 @@ class ArrayStore:
             codes[~finite] = _U8_NAN
         out = codes.astype("u1")
         meta = {"lo": [float(f"{x:.7g}") for x in los], "hi": [float(f"{x:.7g}") for x in his]}
+        if self.row_deltas and arr.ndim > 1 and arr.shape[0] > 1:
+            rows = out.reshape(arr.shape[0], -1)
+            # Codes minus the previous row's, modulo 256 (lossless): kept when it deflates smaller.
+            delta = rows.copy()
+            np.subtract(rows[1:], rows[:-1], out=delta[1:])
+            plain, changes = _deflate(rows.tobytes()), _deflate(delta.tobytes())
+            if len(changes) < len(plain):
+                return self._add(delta, "u8q", arr.shape, extra={**meta, "d": 1}, deflated=changes)
+            return self._add(rows, "u8q", arr.shape, extra=meta, deflated=plain)
         return self._add(out.reshape(arr.shape), "u8q", arr.shape, extra=meta)
 
     def estimate(self, values: Any, kind: str, **options: Any) -> int:
         """Bytes `values` would add if encoded as `kind` ("float" or "quantized")."""
         probe = ArrayStore()
+        # Estimates encode a few rows spread over training: the change from one to the next
+        # says nothing of the change between neighbouring epochs, so they are costed plain.
+        probe.row_deltas = False
         (probe.add_float if kind == "float" else probe.add_quantized)(values, **options)
         return probe.total_bytes
 
     # -- internals ---------------------------------------------------------------------------
-    def _add(self, arr: np.ndarray, enc: str, shape: tuple[int, ...], extra: dict[str, Any] | None = None) -> dict[str, str]:
+    def _add(self, arr: np.ndarray, enc: str, shape: tuple[int, ...], extra: dict[str, Any] | None = None,
+             deflated: bytes | None = None) -> dict[str, str]:
         raw = np.ascontiguousarray(arr).tobytes()
         meta: dict[str, Any] = {"enc": enc, "shape": [int(s) for s in shape]}
         if extra:
             meta.update(extra)
-        packed = zlib.compressobj(6, zlib.DEFLATED, -15)
-        deflated = packed.compress(raw) + packed.flush()
+        if deflated is None:
+            deflated = _deflate(raw)
         if len(raw) > 256 and len(deflated) <= (1 - _DEFLATE_MIN_SAVING) * len(raw):
             meta["z"] = 1
             raw = deflated
@@ -168,6 +184,12 @@ class ArrayStore:
             self._by_digest[digest] = aid
             self.arrays[aid] = EncodedArray(aid, meta, payload)
         return {"$a": self._by_digest[digest]}
+
+
+def _deflate(raw: bytes) -> bytes:
+    """Raw deflate (no header), as the page's DecompressionStream("deflate-raw") reads it."""
+    packed = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return packed.compress(raw) + packed.flush()
 
 
 def _fits_float16(arr: np.ndarray, rtol: float, floor: float) -> bool:

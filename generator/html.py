@@ -16,6 +16,7 @@ import hashlib
 import os
 import re
 import tempfile
+import zlib
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -24,13 +25,16 @@ import jinja2
 
 from epochscope.errors import EpochscopeError
 
-__all__ = ["CSP_SLOT", "PLOTLY_BUNDLES", "csp", "environment", "make_parent", "plotly_js", "safe_href",
-           "write_atomic", "write_shared_plotly"]
+__all__ = ["CSP_SLOT", "PLOTLY_BUNDLES", "csp", "environment", "make_parent", "plotly_js", "plotly_packed",
+           "safe_href", "write_atomic", "write_shared_plotly"]
 
 CSP_SLOT = "__EPOCHSCOPE_CSP__"
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
 # plotly.js sits inert in this block; chart_preview.js runs its text after the first paint.
 _DEFERRED_PLOTLY = re.compile(r'<script type="text/plain" id="es-plotly">(.*?)</script>', re.S)
+# ... or deflated and base64'd (a third of the bytes): the page inflates it, then runs it.
+PACKED_PLOTLY = "deflate-raw"
+_PACKED_PLOTLY = re.compile(r'<script type="text/plain" id="es-plotly" data-enc="deflate-raw">(.*?)</script>', re.S)
 # A link a page may show: relative, or an explicit http(s)/file URL; never javascript:/data:.
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
@@ -47,13 +51,13 @@ def environment() -> jinja2.Environment:
     )
 
 
-# The partial bundle vendored from the npm registry (templates/vendor/README.md): the trace
-# types the pages draw (scatter, bar, heatmap) at a third of the full bundle's size and
-# evaluation time. "full" is the whole plotly.js of the installed plotly package, for
-# custom layouts whose charts need other trace types.
+# The partial bundle built from plotly.js's own npm package (templates/vendor/README.md):
+# only the trace types the pages draw (scatter, bar, heatmap), a quarter of the full
+# bundle's size and a fraction of its evaluation time. "full" is the whole plotly.js of the
+# installed plotly package, for custom layouts whose charts need other trace types.
 PLOTLY_BUNDLES = ("partial", "full")
 PARTIAL_PLOTLY_VERSION = "4.1.1"
-_PARTIAL_FILE = f"plotly-cartesian-{PARTIAL_PLOTLY_VERSION}.min.js"
+_PARTIAL_FILE = f"plotly-partial-{PARTIAL_PLOTLY_VERSION}.min.js"
 
 
 def _check_bundle(bundle: str) -> None:
@@ -79,11 +83,26 @@ def plotly_js(bundle: str = "partial") -> str:
     return re.sub(r"</(script)", r"<\\/\1", text, flags=re.I).replace("<!--", "<\\!--")
 
 
+@cache
+def plotly_packed(bundle: str = "partial") -> str:
+    """`plotly_js(bundle)` deflated (raw, level 9) and base64'd, for an inert block the page
+    inflates with the browser's DecompressionStream before running it (no network)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    raw = packer.compress(plotly_js(bundle).encode("utf-8")) + packer.flush()
+    return base64.b64encode(raw).decode("ascii")
+
+
+def _unpacked(payload: str) -> str:
+    return zlib.decompress(base64.b64decode(payload), -15).decode("utf-8")
+
+
 def csp(html: str, *, external_scripts: bool) -> str:
     """A policy that forbids all network access and every script except the page's own."""
+    texts = [m.group(1) for m in (*_INLINE_SCRIPT.finditer(html), *_DEFERRED_PLOTLY.finditer(html))]
+    texts += [_unpacked(m.group(1)) for m in _PACKED_PLOTLY.finditer(html) if m.group(1)]
     hashes = " ".join(
-        "'sha256-" + base64.b64encode(hashlib.sha256(m.group(1).encode("utf-8")).digest()).decode() + "'"
-        for m in (*_INLINE_SCRIPT.finditer(html), *_DEFERRED_PLOTLY.finditer(html)) if m.group(1)
+        "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
+        for text in texts if text
     )
     scripts = hashes + (" 'self' file:" if external_scripts else "")
     # plotly.js compiles a few functions at run time ('unsafe-eval'), injects <style> elements

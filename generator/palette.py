@@ -12,13 +12,17 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-__all__ = ["PALETTE", "assign_colors", "run_color"]
+__all__ = ["EVENT_COLORS", "PALETTE", "assign_colors", "run_color"]
 
 # Distinct on white, colour-blind-aware first ten (Tableau 10), then ten darker companions of
 # other hues (no lighter twin of a first-ten colour: two greens side by side read as one run).
 PALETTE = ("#1f77b4", "#e8731a", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#00796b",
            "#c51b7d", "#252525", "#b8860b", "#5e81ac")
+# Event lines by kind (the page and the notebook's figures); any other kind takes a palette
+# colour from a hash of its name.
+EVENT_COLORS = {"turn": "#d62728", "cusum_alarm": "#9467bd", "alarm": "#9467bd", "resumed": "#7f7f7f",
+                "densified": "#17becf", "diverged": "#000000", "finished": "#2ca02c"}
 # Colours closer than this ("redmean" RGB distance) are avoided on one page while others are free.
 MIN_DISTANCE = 100.0
 

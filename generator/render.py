@@ -20,17 +20,19 @@ from epochscope.generator.data import DEFAULT_DATA_BUDGET, absent_summary, build
 from epochscope.generator.encode import script_json
 from epochscope.generator.html import (
     CSP_SLOT,
+    PACKED_PLOTLY,
     csp,
     environment,
     make_parent,
     plotly_js,
+    plotly_packed,
     safe_href,
     write_atomic,
     write_shared_plotly,
 )
 from epochscope.generator.layout import load_layout
 
-__all__ = ["nav_links", "plotly_js", "render_report", "report_filename"]
+__all__ = ["Report", "nav_links", "plotly_js", "render_report", "report_filename"]
 
 # The helpers moved to generator/html.py; the old private names stay for existing callers.
 _CSP_SLOT = CSP_SLOT
@@ -41,17 +43,29 @@ _write_atomic = write_atomic
 _write_shared_plotly = write_shared_plotly
 
 
+class Report(type(Path())):  # the concrete Path class of this platform
+    """A rendered report: its path (a `Path`, as `render_report` always returned), shown
+    inline in Jupyter as the page itself."""
+
+    def _repr_html_(self) -> str:
+        from epochscope.generator.notebook import report_iframe
+
+        return report_iframe(self)
+
+
 def render_report(bundle: Bundle | str | os.PathLike, output: str | os.PathLike, *,
                   layout: str | os.PathLike | None = None, shared_assets: str | os.PathLike | None = None,
                   data_budget: int = DEFAULT_DATA_BUDGET, nav: list[tuple[str, str]] | None = None,
-                  plotly: str = "partial", allow_damaged: bool = False) -> Path:
-    """Render `bundle` (an open Bundle or a path) as one HTML file at `output`; return its path.
+                  plotly: str = "partial", allow_damaged: bool = False) -> Report:
+    """Render `bundle` (an open Bundle or a path) as one HTML file at `output`; return its path
+    (a `Report`: a Path that Jupyter shows inline as the page).
 
     `output` may be an existing directory (the file is then named after the run); missing
     parent directories are created. `layout`: a layout TOML file replacing the default (see
     generator/layout.py). `shared_assets`: a directory that receives plotly.js once, loaded
     by a relative path instead of being inlined. `data_budget`: bytes of embedded data the
-    report aims for (detail charts embed fewer epochs/neurons to stay within it). `nav`:
+    report aims for (detail charts embed fewer epochs/neurons to stay within it; they share at
+    least 1.2 MB, or the budget if smaller, even when the other charts alone exceed it). `nav`:
     links shown at the top of the page, (label, href) pairs, e.g. ("All runs",
     "../../index.html"); labels are escaped, hrefs other than relative/http(s)/file dropped.
     `plotly`: "partial" (the vendored bundle with the trace types the charts use, fast to
@@ -70,7 +84,7 @@ def render_report(bundle: Bundle | str | os.PathLike, output: str | os.PathLike,
 
 
 def _render(bundle: Bundle, output: Path, layout, shared_assets, data_budget: int,
-            nav: list[tuple[str, str]] | None, plotly: str = "partial") -> Path:
+            nav: list[tuple[str, str]] | None, plotly: str = "partial") -> Report:
     bundle.check()  # refuses damage now (or, with allow_damaged, lists it for the banner)
     data = build_page(bundle, layout, data_budget=data_budget)
     if output.is_dir():
@@ -86,7 +100,8 @@ def _render(bundle: Bundle, output: Path, layout, shared_assets, data_budget: in
         absent_summary=absent_summary(data.unavailable),
         page_json=Markup(script_json(data.page)),
         arrays=list(data.store.arrays.values()),
-        plotly_js=None if plotly_src else Markup(plotly_js(plotly)),
+        plotly_js=None if plotly_src else Markup(plotly_packed(plotly)),
+        plotly_enc=PACKED_PLOTLY,
         plotly_src=plotly_src,
         version=__version__,
         layout_source=layout.source if layout.source != "default" else "default (from the packs)",
@@ -96,7 +111,7 @@ def _render(bundle: Bundle, output: Path, layout, shared_assets, data_budget: in
     )
     html = html.replace(CSP_SLOT, csp(html, external_scripts=plotly_src is not None), 1)
     write_atomic(output, html)
-    return output
+    return Report(output)
 
 
 def report_filename(name: str) -> str:

@@ -150,9 +150,30 @@ window.ES = window.ES || {};
     return true;
   }
 
+  // The script text of the inert block `#es-plotly`, as a Promise: the text itself, or that
+  // text deflated and base64'd (`data-enc`), inflated by the browser's own DecompressionStream
+  // (no network). Started as soon as this script runs, so the inflating overlaps the first
+  // paint instead of following it.
+  let unpacking = null;
+  function unpack() {
+    if (unpacking) return unpacking;
+    const holder = document.getElementById("es-plotly");
+    if (!holder || holder.dataset.src || !holder.dataset.enc) {
+      unpacking = Promise.resolve(holder && !holder.dataset.src ? holder.textContent : null);
+      return unpacking;
+    }
+    const bin = atob(holder.textContent);
+    const bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    unpacking = new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream(holder.dataset.enc)))
+      .text().catch((err) => { throw new Error("plotly.js could not be unpacked: " + err); });
+    return unpacking;
+  }
+  if (document.getElementById("es-plotly")) unpack();
+
   // Start plotly.js once, after the next paint; resolves to window.Plotly. The inert block
-  // `#es-plotly` holds the script text (its hash is in the page's CSP), or `data-src` names
-  // a shared plotly.js file beside the page.
+  // `#es-plotly` holds the script text (its hash is in the page's CSP), that text packed (see
+  // unpack), or `data-src` names a shared plotly.js file beside the page.
   let loading = null;
   function loadPlotly() {
     if (loading) return loading;
@@ -171,11 +192,13 @@ window.ES = window.ES || {};
           document.head.appendChild(script);
           return;
         }
-        script.textContent = holder.textContent;
-        document.head.appendChild(script);  // inline: runs now
-        holder.textContent = "";
-        if (window.Plotly) resolve(window.Plotly);
-        else reject(new Error("plotly.js did not start (see the console)"));
+        unpack().then((text) => {
+          script.textContent = text;
+          document.head.appendChild(script);  // inline: runs now
+          holder.textContent = "";
+          if (window.Plotly) resolve(window.Plotly);
+          else reject(new Error("plotly.js did not start (see the console)"));
+        }, reject);
       };
       requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(start, 0)));
       setTimeout(start, 1000);  // no frames come in a background tab
@@ -183,13 +206,15 @@ window.ES = window.ES || {};
     return loading;
   }
 
-  // Record in `stats[key]` when what was just drawn is on screen (two frames later), once.
+  // Record in `stats[key]` when what was just drawn is on screen, once: the first task after
+  // the next frame (a timer set in that frame's rAF runs right after its paint, before the
+  // next chart's draw, which the page queues the same way; two rAFs would count that draw too).
   const pending = new WeakMap();
   function markPainted(stats, key) {
     const keys = pending.get(stats) || new Set();
     if (stats[key] !== null || keys.has(key)) return;
     pending.set(stats, keys.add(key));
-    requestAnimationFrame(() => requestAnimationFrame(() => { stats[key] = performance.now(); }));
+    requestAnimationFrame(() => setTimeout(() => { stats[key] = performance.now(); }, 0));
   }
 
   // Preview chart `ch` (resolving its arrays from `store`) unless plotly.js already runs or

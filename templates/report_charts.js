@@ -9,13 +9,13 @@
 (function (ES) {
   // The one palette (generator/palette.py), shipped in the page's JSON.
   const palette = () => (ES.page && ES.page.palette) || ["#1f77b4", "#e8731a", "#2ca02c", "#d62728"];
-  const EVENT_COLORS = { turn: "#d62728", cusum_alarm: "#9467bd", alarm: "#9467bd",
-    resumed: "#7f7f7f", densified: "#17becf", diverged: "#000000", finished: "#2ca02c" };
   const MAX_POINTS = 2500; // per trace on screen; longer series are min/max decimated
 
   // Known kinds keep their colours; any other kind gets a palette colour from its name.
   function eventColor(kind) {
-    if (EVENT_COLORS[kind]) return EVENT_COLORS[kind];
+    // Known kinds' colours come in the page's JSON (generator/palette.py EVENT_COLORS).
+    const known = (ES.page && ES.page.eventColors) || {};
+    if (Object.prototype.hasOwnProperty.call(known, kind)) return known[kind];
     let h = 0;
     for (let i = 0; i < kind.length; i++) h = (h * 31 + kind.charCodeAt(i)) >>> 0;
     const P = palette();

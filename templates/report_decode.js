@@ -2,7 +2,8 @@
  *
  * Every array lives in its own script block (type application/octet-stream, id "aN") as
  * base64 text; its descriptor (encoding, shape, optional deflate, quantisation range) is in
- * the page's JSON. Arrays are decoded on first use and cached; float16 and uint8-quantised
+ * the page's JSON; quantised pictures may be stored as each row's change from the previous
+ * row ("d"). Arrays are decoded on first use and cached; float16 and uint8-quantised
  * data become Float32Array, integers Int32Array.
  */
 "use strict";
@@ -61,6 +62,11 @@ window.ES = window.ES || {};
       case "u16": return Int32Array.from(words(bytes, Uint16Array, "getUint16"));
       case "i32": return words(bytes, Int32Array, "getInt32");
       case "u8q": {
+        if (meta.d) {
+          // Each row (epoch) was stored as its change from the previous one, modulo 256.
+          const per = bytes.length / meta.shape[0];
+          for (let i = per; i < bytes.length; i++) bytes[i] = (bytes[i] + bytes[i - per]) & 255;
+        }
         const out = new Float32Array(bytes.length);
         const slices = meta.lo.length;
         const per = bytes.length / slices;

@@ -350,7 +350,7 @@ def test_shared_assets_and_output_directory(sweep, tmp_path):
     out = render_compare(sweep[:2], site / "compare", shared_assets=site / "assets")
     assert out == site / "compare" / "compare.html"
     html = out.read_text()
-    assert re.search(r'<script type="text/plain" id="es-plotly" data-src="\.\./assets/plotly-(cartesian-)?[\d.]+\.min\.js">'
+    assert re.search(r'<script type="text/plain" id="es-plotly" data-src="\.\./assets/plotly-(partial-)?[\d.]+\.min\.js">'
                      r'</script>', html)
     assert len(html) < 2_000_000
     assert list((site / "assets").glob("plotly-*.min.js"))

@@ -23,7 +23,7 @@ def test_wheel_installs_one_top_level_package_and_runs_anywhere(tmp_path):
         assert any(n.startswith(f"epochscope/{sub}/") for n in names), sub
     for sub in ("collectors/ingest", "integrations", "generator/compare"):
         assert any(n.startswith(f"epochscope/{sub}/") for n in names), sub
-    assert any(n.startswith("epochscope/templates/vendor/plotly-cartesian-") for n in names)
+    assert any(n.startswith("epochscope/templates/vendor/plotly-partial-") for n in names)
     assert "epochscope/templates/vendor/plotly-LICENSE.txt" in names
 
     target = tmp_path / "site"

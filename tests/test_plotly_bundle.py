@@ -11,18 +11,24 @@ from browser_helpers import draw_all, needs_chromium, open_report
 
 from epochscope.errors import EpochscopeError
 from epochscope.generator import render_report
-from epochscope.generator.html import PARTIAL_PLOTLY_VERSION, plotly_js, write_shared_plotly
+from epochscope.generator.html import (
+    PARTIAL_PLOTLY_VERSION,
+    plotly_js,
+    plotly_packed,
+    write_shared_plotly,
+)
 from tests.synthetic import SyntheticRun, write_synthetic_bundle
 
-VENDORED_SHA256 = "79542150855a52c567260e3137095dbe2b744e6d702a5cabe67da246942fba7a"
+VENDORED_SHA256 = "e0aff79a9023b4dd23b71170f8722eb23a4278d9c9d628e1e9d0537c600d7a30"
 SMALL = dict(p=23, d_model=32, d_mlp=48, n_heads=2, epochs=1500, analysed=24, key_freqs=(3, 7, 9))
 
 
 def test_vendored_bundle_is_the_published_file_with_its_licence():
     vendor = resources.files("epochscope.templates").joinpath("vendor")
-    data = vendor.joinpath(f"plotly-cartesian-{PARTIAL_PLOTLY_VERSION}.min.js").read_bytes()
+    data = vendor.joinpath(f"plotly-partial-{PARTIAL_PLOTLY_VERSION}.min.js").read_bytes()
     assert hashlib.sha256(data).hexdigest() == VENDORED_SHA256  # see templates/vendor/README.md
-    assert data.startswith(f"/**\n* plotly.js (cartesian - minified) v{PARTIAL_PLOTLY_VERSION}".encode())
+    assert data.startswith(f"/**\n* plotly.js (epochscope partial: scatter, bar, heatmap - minified) "
+                           f"v{PARTIAL_PLOTLY_VERSION}".encode())
     assert "MIT License" in vendor.joinpath("plotly-LICENSE.txt").read_text()
     assert PARTIAL_PLOTLY_VERSION in vendor.joinpath("README.md").read_text()
     # a third of the full bundle
@@ -33,8 +39,9 @@ def test_partial_by_default_full_on_request(tmp_path):
     bundle = write_synthetic_bundle(tmp_path / "run.h5", SyntheticRun(name="r", analyses=(), **SMALL))
     partial = render_report(bundle, tmp_path / "partial.html").read_text()
     full = render_report(bundle, tmp_path / "full.html", plotly="full").read_text()
-    assert plotly_js("partial")[:300] in partial and plotly_js("full")[:300] not in partial
-    assert plotly_js("full")[:300] in full
+    # inlined deflated (the page inflates it); the shared file stays plain
+    assert plotly_packed("partial") in partial and plotly_packed("full") not in partial
+    assert plotly_packed("full") in full
     with pytest.raises(EpochscopeError, match="unknown plotly bundle 'gl3d'"):
         render_report(bundle, tmp_path / "x.html", plotly="gl3d")
     assert not (tmp_path / "x.html").exists()
@@ -43,7 +50,7 @@ def test_partial_by_default_full_on_request(tmp_path):
 def test_shared_assets_keep_one_file_per_bundle(tmp_path):
     a = write_shared_plotly(tmp_path / "assets", tmp_path / "runs", "partial")
     b = write_shared_plotly(tmp_path / "assets", tmp_path / "runs", "full")
-    assert a == f"../assets/plotly-cartesian-{PARTIAL_PLOTLY_VERSION}.min.js" and a != b
+    assert a == f"../assets/plotly-partial-{PARTIAL_PLOTLY_VERSION}.min.js" and a != b
     assert (tmp_path / "assets" / a.split("/")[-1]).read_text() == plotly_js("partial")
 
 
@@ -59,14 +66,14 @@ def test_cli_and_site_take_the_option(tmp_path):
     bundle = write_synthetic_bundle(tmp_path / "runs" / "r.h5", SyntheticRun(name="r", analyses=(), **SMALL))
     res = cli("report", str(bundle), "-o", str(tmp_path / "r.html"), "--plotly", "full")
     assert res.exit_code == 0, res.output
-    assert plotly_js("full")[:300] in (tmp_path / "r.html").read_text()
+    assert plotly_packed("full") in (tmp_path / "r.html").read_text()
     res = cli("build", str(tmp_path / "runs"), "-o", str(tmp_path / "site"), "--plotly", "full")
     assert res.exit_code == 0, res.output
-    assert [p.name for p in (tmp_path / "site" / "assets").iterdir() if "cartesian" in p.name] == []
+    assert [p.name for p in (tmp_path / "site" / "assets").iterdir() if "partial" in p.name] == []
     res = cli("build", str(tmp_path / "runs"), "-o", str(tmp_path / "site"))
     assert "rendered" in res.output and res.exit_code == 0  # switching bundles re-renders the pages
     html = (tmp_path / "site" / "runs" / "r.html").read_text()
-    assert "plotly-cartesian-" in html
+    assert "plotly-partial-" in html
 
 
 @pytest.mark.browser

@@ -13,12 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from browser_helpers import needs_chromium
 
 from epochscope.archives import ArtifactUpdate, BundleWriter, Segment, open_bundle
 from epochscope.errors import EpochscopeError
 from epochscope.generator import known_charts, load_layout, render_report
 from epochscope.generator.encode import ArrayStore, script_json
 from epochscope.generator.help import HELP
+from epochscope.generator.html import plotly_packed
 from epochscope.generator.render import plotly_js
 from tests.synthetic import SyntheticRun, write_synthetic_bundle
 
@@ -49,6 +51,9 @@ def decode(html: str, meta: dict, aid: str) -> np.ndarray:
         raw = zlib.decompress(raw, -15)
     kind = {"f32": "<f4", "f16": "<f2", "u8": "u1", "u16": "<u2", "i32": "<i4", "u8q": "u1"}[meta["enc"]]
     arr = np.frombuffer(raw, dtype=kind).astype(np.float64)
+    if meta.get("d"):  # codes stored as the change from the previous row (epoch), modulo 256
+        rows = np.frombuffer(raw, dtype="u1").reshape(meta["shape"][0], -1)
+        arr = (np.cumsum(rows, axis=0, dtype=np.int64) % 256).ravel().astype(np.float64)
     if meta["enc"] == "u8q":
         lo, hi = np.repeat(meta["lo"], arr.size // len(meta["lo"])), np.repeat(meta["hi"], arr.size // len(meta["hi"]))
         arr = np.where(arr == 255, np.nan, lo + arr * (hi - lo) / 254)
@@ -97,6 +102,52 @@ def test_quantised_maps_round_trip_within_one_level():
     span = maps.reshape(12, -1)
     span = (np.nanmax(span, 1) - np.nanmin(span, 1)).reshape(3, 4, 1, 1)
     assert np.nanmax(np.abs(back - maps) / span) <= 0.5 / 254 + 1e-6
+
+
+def _slow_maps() -> np.ndarray:
+    """Maps that change a little from one epoch to the next (as trained neurons' do)."""
+    grid = np.linspace(0, 2 * np.pi, 24)
+    base = np.cos(3 * grid[:, None] + 5 * grid[None, :])
+    return np.stack([[base * (1 + 0.01 * e) + 0.02 * np.sin(e + m) for m in range(3)] for e in range(30)])
+
+
+def test_slowly_changing_maps_travel_as_changes_and_round_trip():
+    maps = _slow_maps()
+    store = ArrayStore()
+    enc = store.arrays[store.add_quantized(maps, lead=2)["$a"]]
+    assert enc.meta.get("d") == 1  # each epoch as its change from the previous one: smaller
+    plain = ArrayStore()
+    plain.row_deltas = False
+    assert enc.size < 0.8 * plain.arrays[plain.add_quantized(maps, lead=2)["$a"]].size
+    back = decode(f'<script id="{enc.id}">{enc.payload}</script>', enc.meta, enc.id)
+    span = maps.reshape(90, -1)
+    span = (span.max(1) - span.min(1)).reshape(30, 3, 1, 1)
+    assert np.max(np.abs(back - maps) / span) <= 0.5 / 254 + 1e-6
+    noise = np.random.default_rng(1).normal(size=(30, 3, 24, 24))  # no gain: stored as they are
+    assert "d" not in store.arrays[store.add_quantized(noise, lead=2)["$a"]].meta
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_page_decoder_undoes_the_changes(browser, tmp_path):
+    """templates/report_decode.js decodes a change-coded array to what numpy decodes."""
+    from importlib import resources
+
+    maps = _slow_maps()
+    store = ArrayStore()
+    enc = store.arrays[store.add_quantized(maps, lead=2)["$a"]]
+    assert enc.meta.get("d") == 1
+    js = resources.files("epochscope.templates").joinpath("report_decode.js").read_text()
+    page = tmp_path / "decode.html"
+    page.write_text(f'<!DOCTYPE html><html><body><script type="application/octet-stream" id="{enc.id}">'
+                    f"{enc.payload}</script><script>{js}</script></body></html>", encoding="utf-8")
+    tab = browser.new_page()
+    tab.goto(page.as_uri())
+    got = tab.evaluate("(m) => new ES.ArrayStore(m).load(Object.keys(m)[0]).then((a) => Array.from(a.data))",
+                       {enc.id: enc.meta})
+    tab.close()
+    html = f'<script id="{enc.id}">{enc.payload}</script>'
+    np.testing.assert_allclose(np.asarray(got), decode(html, enc.meta, enc.id).ravel(), rtol=1e-6, atol=1e-6)
 
 
 # ------------------------------------------------------------------------------- layouts and help
@@ -175,10 +226,10 @@ def test_missing_layout_file(full_bundle, tmp_path):
 
 def test_report_is_self_contained(full_report):
     html = full_report.read_text()
-    assert html.count(plotly_js()[:200]) == 1  # plotly.js inlined exactly once
+    assert html.count(plotly_packed()) == 1  # plotly.js inlined exactly once (deflated, the page inflates it)
     assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=\"(?!data:)", html, re.I)
     assert "default-src 'none'" in html and "connect-src 'none'" in html
-    assert not re.search(r"https?://(?!www\.w3\.org)", html.replace(plotly_js(), ""))
+    assert not re.search(r"https?://(?!www\.w3\.org)", html.replace(plotly_packed(), ""))
 
 
 def test_report_embeds_data_compactly(full_report, full_bundle):
@@ -313,7 +364,7 @@ def test_shared_assets_write_plotly_once(full_bundle, tmp_path):
     for page in (one, two):
         html = page.read_text()
         assert f'<script type="text/plain" id="es-plotly" data-src="../assets/{scripts[0].name}"></script>' in html
-        assert plotly_js()[:200] not in html
+        assert plotly_js()[:200] not in html and plotly_packed()[:200] not in html
         assert len(html) < len(plotly_js())
 
 

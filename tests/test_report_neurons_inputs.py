@@ -69,7 +69,7 @@ def test_sections_are_drawn_and_not_twice(analysed, report):
 
 def test_coefficient_codes_keep_the_atlas_maps(analysed, report):
     # imported here, not at the top: importing it first would change the registry order
-    from epochscope.generator.charts_atlas import dequantize_coefficients
+    from epochscope.generator.charts.atlas import dequantize_coefficients
 
     html, data = report
     sp = data["charts"]["neuron_atlas"]["spec"]
@@ -95,7 +95,7 @@ def test_coefficient_codes_keep_the_atlas_maps(analysed, report):
 
 
 def test_quantize_round_trip_bound():
-    from epochscope.generator.charts_atlas import dequantize_coefficients, quantize_coefficients
+    from epochscope.generator.charts.atlas import dequantize_coefficients, quantize_coefficients
 
     rng = np.random.default_rng(3)
     coef = rng.normal(0, 1, (4, 7, 2, 8)) * rng.uniform(0, 5, (4, 7, 1, 1))

@@ -7,26 +7,20 @@ import io
 import math
 from pathlib import Path
 
-from epochscope.collectors.ingest.files import file_entry, single_file
-from epochscope.collectors.ingest.registry import Options, Reader, SourceRun, uri_scheme
-from epochscope.collectors.ingest.table import NOT_NUMBER, NotNumber, Table, tabulate
+from epochscope.collectors.ingest.registry import text_file_reader
+from epochscope.collectors.ingest.table import (
+    NOT_NUMBER,
+    NotNumber,
+    Table,
+    tabulate,
+    text_int_or_float,
+)
 from epochscope.errors import EpochscopeError
 
 _SUFFIXES = (".csv", ".tsv")
 # Cells that mean "no value here" (compared after strip + lower-casing).
 _MISSING_TEXT = frozenset({"", "na", "n/a", "null", "none"})
 _DELIMITERS = ",\t;"
-
-
-def read(source: str, options: Options) -> list[SourceRun]:
-    src, data, text = single_file(source, "csv")
-    table = read_table(src, text, options.epoch_column, options.allow_nonfinite)
-    return [SourceRun(name=src.stem, table=table, files=[file_entry(src, src.name, data)],
-                      paths=[src])]
-
-
-def detect(source: str) -> bool:
-    return uri_scheme(source) is None and Path(source).suffix.lower() in _SUFFIXES
 
 
 def read_table(src: Path, text: str, epoch_column: str | None, allow_nonfinite: bool) -> Table:
@@ -112,16 +106,11 @@ def _decimal_comma_number(text: str) -> float | NotNumber:
 
 
 def _text_epoch(text: str) -> int | None:
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return int(value) if math.isfinite(value) and value.is_integer() else None
+    value = text_int_or_float(text)
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) and value.is_integer() else None
+    return value
 
 
-READER = Reader(name="csv", summary="CSV/TSV file with a header row (.csv, .tsv)", read=read,
-                detect=detect, order=80, epoch_column=True)
+READER = text_file_reader(name="csv", summary="CSV/TSV file with a header row (.csv, .tsv)",
+                          suffixes=_SUFFIXES, read_table=read_table, order=80)

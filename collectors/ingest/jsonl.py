@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from epochscope.collectors.ingest.files import file_entry, single_file
-from epochscope.collectors.ingest.registry import Options, Reader, SourceRun, uri_scheme
+from epochscope.collectors.ingest.registry import text_file_reader
 from epochscope.collectors.ingest.table import (
     DuplicateKey,
     Table,
@@ -20,17 +19,6 @@ from epochscope.collectors.ingest.table import (
 from epochscope.errors import EpochscopeError
 
 _SUFFIXES = (".jsonl", ".ndjson", ".json")
-
-
-def read(source: str, options: Options) -> list[SourceRun]:
-    src, data, text = single_file(source, "jsonl")
-    table = read_table(src, text, options.epoch_column, options.allow_nonfinite)
-    return [SourceRun(name=src.stem, table=table, files=[file_entry(src, src.name, data)],
-                      paths=[src])]
-
-
-def detect(source: str) -> bool:
-    return uri_scheme(source) is None and Path(source).suffix.lower() in _SUFFIXES
 
 
 def read_table(src: Path, text: str, epoch_column: str | None, allow_nonfinite: bool) -> Table:
@@ -82,5 +70,5 @@ def tabulate_records(src: Path, records: list[dict[str, Any]], lines: list[int],
                     allow_nonfinite=allow_nonfinite, number=json_number, epoch_of=json_epoch, where=where)
 
 
-READER = Reader(name="jsonl", summary="JSON Lines, one object per line (.jsonl, .ndjson, .json)",
-                read=read, detect=detect, order=90, epoch_column=True)
+READER = text_file_reader(name="jsonl", summary="JSON Lines, one object per line (.jsonl, .ndjson, .json)",
+                          suffixes=_SUFFIXES, read_table=read_table, order=90)

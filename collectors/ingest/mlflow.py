@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import re
 import urllib.parse
@@ -21,7 +22,7 @@ from typing import Any
 
 from epochscope.collectors.ingest.files import file_entry
 from epochscope.collectors.ingest.registry import Options, Reader, SourceRun, uri_scheme
-from epochscope.collectors.ingest.table import Table, add_series
+from epochscope.collectors.ingest.table import Table, add_series, text_int_or_float
 from epochscope.errors import EpochscopeError
 from epochscope.optional import require
 
@@ -203,15 +204,10 @@ def param_value(text: str) -> Any:
         return text == "True"
     if text == "None":
         return None
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        value = float(text)
-    except ValueError:
+    value = text_int_or_float(text)
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return text
-    return value if value == value and value not in (float("inf"), float("-inf")) else text
+    return value
 
 
 def _iso(ms: int | None) -> str | None:

@@ -18,7 +18,7 @@ from typing import Any
 from epochscope.collectors.ingest.table import Table
 from epochscope.errors import EpochscopeError
 
-__all__ = ["Options", "Reader", "SourceRun", "find_reader", "readers", "uri_scheme"]
+__all__ = ["Options", "Reader", "SourceRun", "find_reader", "readers", "text_file_reader", "uri_scheme"]
 
 # Modules of this package that hold shared code, not a format.
 _NOT_FORMATS = frozenset({"registry", "table", "files"})
@@ -70,6 +70,24 @@ class Reader:
     uri_schemes: tuple[str, ...] = ()
     epoch_column: bool = False  # whether --epoch-column applies
     directory: str | None = None  # what it finds in a directory, for "nothing found" errors
+
+
+def text_file_reader(*, name: str, summary: str, suffixes: tuple[str, ...],
+                     read_table: Callable[[Path, str, str | None, bool], Table], order: int) -> Reader:
+    """A reader of one text log file claimed by its suffix: `read_table(path, text,
+    epoch_column, allow_nonfinite)` turns the file's text into its table."""
+    from epochscope.collectors.ingest.files import file_entry, single_file
+
+    def read(source: str, options: Options) -> list[SourceRun]:
+        src, data, text = single_file(source, name)
+        table = read_table(src, text, options.epoch_column, options.allow_nonfinite)
+        return [SourceRun(name=src.stem, table=table, files=[file_entry(src, src.name, data)],
+                          paths=[src])]
+
+    def detect(source: str) -> bool:
+        return uri_scheme(source) is None and Path(source).suffix.lower() in suffixes
+
+    return Reader(name=name, summary=summary, read=read, detect=detect, order=order, epoch_column=True)
 
 
 @cache

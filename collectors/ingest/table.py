@@ -17,6 +17,7 @@ from epochscope.archives.format import check_name
 from epochscope.errors import EpochscopeError
 
 __all__ = ["EPOCH_COLUMNS", "NOT_NUMBER", "DuplicateKey", "NotNumber", "Table", "add_series",
+           "text_int_or_float",
            "flatten", "json_epoch", "json_number", "no_duplicates", "show", "tabulate"]
 
 # Looked up case-insensitively, in this order, when no epoch_column is given.
@@ -95,6 +96,18 @@ def json_epoch(value: Any) -> int | None:
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         return int(value)
     return None
+
+
+def text_int_or_float(text: str) -> int | float | None:
+    """A number written as text: int when it reads as one, else float, else None."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def _find_epoch_column(src: Path, names: list[str], wanted: str | None) -> int | None:

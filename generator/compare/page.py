@@ -46,10 +46,12 @@ from epochscope.generator.encode import ArrayStore, script_json
 from epochscope.generator.help import COMPARE_HELP
 from epochscope.generator.html import (
     CSP_SLOT,
+    PACKED_PLOTLY,
     csp,
     environment,
     make_parent,
     plotly_js,
+    plotly_packed,
     safe_href,
     write_atomic,
     write_shared_plotly,
@@ -158,7 +160,8 @@ def render_compare(bundles: Sequence[str | os.PathLike], output: str | os.PathLi
         title=_title(cmp),
         page_json=Markup(script_json(cmp.page)),
         arrays=list(cmp.store.arrays.values()),
-        plotly_js=None if plotly_src else Markup(plotly_js(plotly)),
+        plotly_js=None if plotly_src else Markup(plotly_packed(plotly)),
+        plotly_enc=PACKED_PLOTLY,
         plotly_src=plotly_src,
         version=__version__,
         nav=nav_links(nav),

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from epochscope.generator.charts import chart, series_trace
-from epochscope.generator.charts_weights import value_range
+from epochscope.generator.charts.weights import value_range
 from epochscope.generator.context import BuildContext, Unavailable, pick_epochs
 from epochscope.generator.events import current_events
 from epochscope.generator.facts import run_facts

@@ -3,7 +3,7 @@ training curves, progress measures and the turn, weight structure, the parameter
 Fourier structure, neurons and attention heads; on comparison pages the overlays, shared
 PCA basis and per-variant detail of these analyses.
 
-Its charts are defined in generator/charts_*.py (run report) and
+Its charts are defined in generator/charts/ (run report) and
 generator/compare/charts.py (comparison page); their help texts in templates/help/.
 """
 
@@ -109,7 +109,7 @@ PACK = Pack(
     sections=SECTIONS,
     compare_sections=COMPARE_SECTIONS,
     compare_columns=COMPARE_COLUMNS,
-    modules=tuple(f"epochscope.generator.charts_{m}" for m in ("training", "weights", "fourier", "neurons",
+    modules=tuple(f"epochscope.generator.charts.{m}" for m in ("training", "weights", "fourier", "neurons",
                                                                 "attention", "atlas", "inputs")) + ("epochscope.generator.compare.charts",),
     applies=applies,
     lead=True,

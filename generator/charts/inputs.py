@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from epochscope.generator.charts import Unavailable, array_trace, chart
-from epochscope.generator.charts_neurons import _thinned_note, _turn_epochs
+from epochscope.generator.charts.neurons import _thinned_note, _turn_epochs
 from epochscope.generator.context import BuildContext, pick_epochs
 
 INPUTS = "inputs"

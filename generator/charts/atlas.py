@@ -10,8 +10,9 @@ import numpy as np
 
 from epochscope.generator import sources as src
 from epochscope.generator.charts import Unavailable, array_trace, chart
-from epochscope.generator.charts_neurons import _thinned_note, _turn_epochs, cluster_of
+from epochscope.generator.charts.neurons import _thinned_note, _turn_epochs, cluster_of
 from epochscope.generator.context import BuildContext, pick_epochs
+from epochscope.generator.encode import ArrayStore
 
 ATLAS = "neuron_atlas"
 DYNAMICS = "neuron_dynamics"
@@ -69,7 +70,7 @@ def neuron_atlas(ctx: BuildContext) -> dict[str, Any]:
     sample = _atlas_rows(ctx, all_epochs[np.unique(np.linspace(0, len(all_epochs) - 1, 3).astype(int))])
     if sample["coef"].ndim != 4 or sample["coef"].shape[-1] != 8:
         raise Unavailable(f"neuron_atlas coef has shape {sample['coef'].shape[1:]}, expected (neurons, J, 8)")
-    probe = BuildContext(ctx.bundle, type(ctx.store)())
+    probe = BuildContext(ctx.bundle, ArrayStore())  # sized as the page encodes it
     per_epoch = sum(probe.store.arrays[r["$a"]].size for r in _atlas_encode(probe, sample).values())
     per_epoch /= len(sample["epochs"])
     keep = pick_epochs(all_epochs, int(ATLAS_MAX_BYTES // max(per_epoch, 1)), _turn_epochs(ctx))

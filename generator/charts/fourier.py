@@ -10,7 +10,7 @@ import numpy as np
 
 from epochscope.generator import sources as src
 from epochscope.generator.charts import Unavailable, array_trace, chart, columns
-from epochscope.generator.charts_weights import value_range
+from epochscope.generator.charts.weights import value_range
 from epochscope.generator.context import BuildContext
 
 _MATRIX = {"embed": "W_E", "unembed": "W_U"}
