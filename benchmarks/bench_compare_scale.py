@@ -83,9 +83,9 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="work directory (bundles are reused from it)")
     args = parser.parse_args()
 
-    from epochscope.generator.html import plotly_js
+    from epochscope.generator.html import plotly_packed
 
-    plotly_mb = len(plotly_js().encode()) / MB
+    plotly_mb = len(plotly_packed().encode()) / MB  # as the page inlines it
     work = args.keep or Path(tempfile.mkdtemp(prefix="epochscope-bench-compare-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -107,7 +107,7 @@ def main() -> None:
               f"{size:.1f} MB page, first chart "
               f"{first:.2f} s (runs: {', '.join(f'{t[0]:.2f}' for t in times)})", flush=True)
     print()
-    print(f"plotly.js (inlined in every page): {plotly_mb:.2f} MB; {POINTS} points x 3 series per run")
+    print(f"plotly.js (inlined in every page, deflated): {plotly_mb:.2f} MB; {POINTS} points x 3 series per run")
     head = ("runs", "generation", "CPU main", "CPU readers", "peak RSS", "reader RSS", "page", "page - plotly",
             "first chart", "interactive")
     print("".join(f"{h:>13s}" for h in head))

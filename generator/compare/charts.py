@@ -31,11 +31,11 @@ __all__ = ["GRID_LIMIT", "Absent", "MAX_POINTS", "MIN_POINTS", "OVERLAY_KEYS", "
 
 # Points per embedded series; longer series are thinned by min/max buckets. With many series
 # the page keeps to SERIES_BUDGET bytes of series data (about 6 bytes a point), never fewer
-# than MIN_POINTS a series: 100 runs of 3 series keep 600 points, 1,000 runs 333 (a chart
+# than MIN_POINTS a series: 100 runs of 3 series keep 600 points, 1,000 runs 222 (a chart
 # is narrower than that in pixels; parsing the page is most of its first paint).
 MAX_POINTS = 600  # = data.DISPLAY_POINTS
 MIN_POINTS = 150
-SERIES_BUDGET = 6_000_000
+SERIES_BUDGET = 4_000_000
 # The common grid of a group's band (stats.common_grid; the page applies the same rule).
 GRID_LIMIT = stats.GRID_POINTS
 
