@@ -77,7 +77,7 @@ class AnalysisResult:
     timings: dict[str, float] = field(default_factory=dict)
     checkpoints_read: int = 0
     forward_passes: int = 0
-    threads: int = 0  # torch intra-op threads used for the checkpoints (`auto_threads`)
+    threads: int = 0  # torch intra-op threads used for the checkpoints (`auto_threads`; 0: none read)
     segments_written: int = 0
     events_written: int = 0
     turn: dict[str, Any] | None = None
@@ -238,6 +238,7 @@ class _Run:
         batch_size: int,
         result: AnalysisResult,
         prefetch: bool = False,
+        threads: int | None = None,
     ):
         self.path = path
         self.writer = writer
@@ -250,6 +251,7 @@ class _Run:
         self._ref = None
         self.probe = None
         self.prefetch = prefetch
+        self.threads = threads
         self._act_ready = False
         self._precomputed: dict[int, Any] = {}
         self._wanted_act: set[int] = set()
@@ -317,6 +319,14 @@ class _Run:
             plans.append(_Plan(a, todo, why is not None, None if why else stored, skips))
         if not plans and not traj_plans:
             return
+        # torch's threads are set (and torch imported) only when there are checkpoints to read
+        self.result.threads = auto_threads(self.threads)
+        with _threads_for(self.prefetch, self.result.threads):
+            self._analyse(b, info, plans, traj_plans)
+
+    def _analyse(self, b: Bundle, info: RunInfo, plans: list[_Plan], traj_plans: list[_Plan]
+                 ) -> None:
+        """Phase 1 and 2 over the checkpoints the plans need."""
         for plan in plans:
             if plan.analyzer.consumes == "weights":
                 plan.analyzer.prepare(info, plan.stored, self._reference)
@@ -702,13 +712,13 @@ def analyze(
     instances = [cls(**params.get(cls.name, {})) for cls in classes]
     _refuse_if_written(path)
     instances += _probe_analyzers(path, list(probes or []), extend_stored=analyzers is None)
-    result = AnalysisResult(bundle=path, threads=auto_threads(threads))
+    result = AnalysisResult(bundle=path)
     writer = BundleWriter(path, create=False)
     failed = True
     try:
-        run = _Run(path, writer, instances, force, epochs, progress, batch_size, result, prefetch)
-        with writer.open_reader() as b, _threads_for(prefetch, result.threads), \
-                reuse_freed_memory():
+        run = _Run(path, writer, instances, force, epochs, progress, batch_size, result, prefetch,
+                   threads)
+        with writer.open_reader() as b, reuse_freed_memory():
             run.checkpoints(b)
         with writer.open_reader() as b:  # sees what phase 1-2 just wrote
             run.metrics(b)
