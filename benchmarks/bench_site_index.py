@@ -49,6 +49,12 @@ def write_bundles(root: Path, n: int) -> None:
             w.consolidate()
 
 
+def matching(opened) -> int:
+    """Runs the filter lets through (an index.js without ES.index: the rows not hidden)."""
+    return opened.page.evaluate("window.ES && ES.index ? ES.index.shown().length :"
+                                " document.querySelectorAll('#rows tr:not([hidden])').length")
+
+
 def _stats(values: list[float]) -> str:
     return f"median {statistics.median(values):6.1f} ms, max {max(values):6.1f} ms (n={len(values)})"
 
@@ -98,7 +104,7 @@ def main() -> None:
                         t = opened.timed(lambda ch=ch: opened.page.keyboard.type(ch))
                         keys["layout"].append(t["layout"])
                         keys["frame"].append(t["frame"])
-                    shown = len(opened.matching())
+                    shown = matching(opened)
                     for _ch in query:  # widening again
                         t = opened.timed(lambda: opened.page.keyboard.press("Backspace"))
                         keys["layout"].append(t["layout"])
@@ -109,7 +115,7 @@ def main() -> None:
                         t = opened.timed(lambda key=key: opened.page.click(f"th[data-key={key}]"))
                         sorts["layout"].append(t["layout"])
                         sorts["frame"].append(t["frame"])
-            assert len(opened.matching()) == len(rows)
+            assert matching(opened) == len(rows)
             browser.close()
         assert not opened.blocked and not opened.errors, (opened.blocked, opened.errors)
         print(f"per keystroke, input -> rows laid out: {_stats(keys['layout'])} [target <= 100 ms]")

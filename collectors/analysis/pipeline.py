@@ -215,13 +215,12 @@ def run_info(b: Bundle) -> RunInfo:
     )
 
 
-def _refuse_if_written(path: Path) -> None:
-    with open_bundle(path) as b:
-        if b.being_written:
-            raise AnalysisError(
-                f"{path} is being written by another process (a run or an "
-                "analysis is in progress); analyse it when that has finished"
-            )
+def _refuse_if_written(path: Path, b: Bundle) -> None:
+    if b.being_written:
+        raise AnalysisError(
+            f"{path} is being written by another process (a run or an "
+            "analysis is in progress); analyse it when that has finished"
+        )
 
 
 class _Run:
@@ -710,8 +709,9 @@ def analyze(
             f"parameters given for unknown analyzer(s) {unknown}; valid: {', '.join(ANALYZERS)}"
         )
     instances = [cls(**params.get(cls.name, {})) for cls in classes]
-    _refuse_if_written(path)
-    instances += _probe_analyzers(path, list(probes or []), extend_stored=analyzers is None)
+    with open_bundle(path) as b:  # one open for both checks
+        _refuse_if_written(path, b)
+        instances += _probe_analyzers(b, list(probes or []), extend_stored=analyzers is None)
     result = AnalysisResult(bundle=path)
     writer = BundleWriter(path, create=False)
     failed = True
@@ -738,7 +738,7 @@ def analyze(
     return result
 
 
-def _probe_analyzers(path: Path, specs: list[str], extend_stored: bool) -> list[Analyzer]:
+def _probe_analyzers(b: Bundle, specs: list[str], extend_stored: bool) -> list[Analyzer]:
     """Trace analyzers for the probe specs given, plus (with `extend_stored`) the probes
     already stored in the bundle, so that they follow new checkpoints."""
     from epochscope.collectors.analysis.traces import Trace
@@ -749,15 +749,14 @@ def _probe_analyzers(path: Path, specs: list[str], extend_stored: bool) -> list[
     if dup:
         raise AnalysisError(f"two probes are named {dup[0][len('probe_'):]!r}; name them NAME=...")
     if extend_stored:
-        with open_bundle(path) as b:
-            for name in b.artifact_names:
-                if not name.startswith("probe_") or name in names:
-                    continue
-                config = b.artifact(name).params.get("config") or {}
-                try:
-                    new.append(Trace(**config))
-                except EpochscopeError:
-                    continue  # a probe this version cannot rebuild: left as stored
+        for name in b.artifact_names:
+            if not name.startswith("probe_") or name in names:
+                continue
+            config = b.artifact(name).params.get("config") or {}
+            try:
+                new.append(Trace(**config))
+            except EpochscopeError:
+                continue  # a probe this version cannot rebuild: left as stored
     return new
 
 
