@@ -14,6 +14,7 @@ Usage: python benchmarks/bench_site_index.py [--runs 1000] [--rounds 2] [--dir D
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import tempfile
@@ -56,7 +57,9 @@ def matching(opened) -> int:
 
 
 def _stats(values: list[float]) -> str:
-    return f"median {statistics.median(values):6.1f} ms, max {max(values):6.1f} ms (n={len(values)})"
+    p90 = statistics.quantiles(values, n=10)[-1] if len(values) > 1 else values[0]
+    return (f"median {statistics.median(values):6.1f} ms, p90 {p90:6.1f} ms, max {max(values):6.1f} ms "
+            f"(n={len(values)})")
 
 
 def main() -> None:
@@ -85,11 +88,13 @@ def main() -> None:
         index.parent.mkdir(parents=True)
         index.write_text(html, encoding="utf-8")
         made = "synthetic catalog rows" if args.synthetic_rows else "bundles written and catalogued"
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         print(f"{len(rows)} runs: {made} in {t_scan:.1f} s; index rendered in "
               f"{1000 * t_render:.0f} ms, {len(html) / 1e6:.2f} MB")
         from playwright.sync_api import sync_playwright
 
         keys: dict[str, list[float]] = {"layout": [], "frame": []}
+        slowest: list[tuple[float, str]] = []
         sorts: dict[str, list[float]] = {"layout": [], "frame": []}
         with sync_playwright() as pw:
             browser = launch(pw)
@@ -102,11 +107,13 @@ def main() -> None:
                     box.click()
                     for ch in query:  # narrowing, one keystroke at a time
                         t = opened.timed(lambda ch=ch: opened.page.keyboard.type(ch))
+                        slowest.append((t["layout"], repr(opened.page.input_value("#filter"))))
                         keys["layout"].append(t["layout"])
                         keys["frame"].append(t["frame"])
                     shown = matching(opened)
                     for _ch in query:  # widening again
                         t = opened.timed(lambda: opened.page.keyboard.press("Backspace"))
+                        slowest.append((t["layout"], repr(opened.page.input_value("#filter")) + " (backspace)"))
                         keys["layout"].append(t["layout"])
                         keys["frame"].append(t["frame"])
                     print(f"  query {query!r}: {shown} of {len(rows)} rows shown")
@@ -120,6 +127,7 @@ def main() -> None:
         assert not opened.blocked and not opened.errors, (opened.blocked, opened.errors)
         print(f"per keystroke, input -> rows laid out: {_stats(keys['layout'])} [target <= 100 ms]")
         print(f"per keystroke, to the next frame:      {_stats(keys['frame'])}")
+        print("  slowest keystrokes: " + ", ".join(f"{q} {ms:.0f} ms" for ms, q in sorted(slowest, reverse=True)[:4]))
         print(f"per sort click, click -> rows laid out: {_stats(sorts['layout'])}")
         print(f"per sort click, to the next frame:      {_stats(sorts['frame'])}")
     finally:

@@ -4,9 +4,10 @@
 // Built for 1,000+ runs within a frame or so per keystroke: laying out a table of every run
 // costs about a second in chromium, so only the rows in view (and OVERSCAN more on each side)
 // are in the table, between two spacer bodies as tall as the rows left out; the column widths
-// are the ones laid out with every row (frozen once, at load), so they do not jump as rows
-// come and go. Each row's lower-case text is read once; the order is computed only when the
-// sort changes, with collators made once (not a localeCompare call per comparison).
+// are frozen once, at load (laid out from the rows with each column's longest texts), so they
+// do not jump as rows come and go. Each row's lower-case text is read once; the order is
+// computed only when the sort changes, with collators made once (not a localeCompare call
+// per comparison).
 (function () {
   "use strict";
   var OVERSCAN = 10;
@@ -25,11 +26,21 @@
   var sortKey = "sweep", sortDir = 1, query = null;
   var sorted = [], matches = [], from = -1, to = -1;
 
-  // Freeze the columns as laid out with every row, then keep only the rows in view.
-  var ths = table.tHead.rows[0].cells;
+  // Freeze the columns, then keep only the rows in view. The widths are laid out from the
+  // rows holding each column's longest texts (SAMPLE per column), not from all of them:
+  // laying out every row once would cost as much as the page's load.
+  var ths = table.tHead.rows[0].cells, SAMPLE = 3;
+  var longest = [];
+  Array.prototype.forEach.call(ths, function (th, c) {
+    var lengths = rows.map(function (row, i) { return [row.cells[c] ? row.cells[c].textContent.length : 0, i]; });
+    lengths.sort(function (a, b) { return b[0] - a[0] || a[1] - b[1]; });
+    lengths.slice(0, SAMPLE).forEach(function (li) { if (longest.indexOf(li[1]) < 0) longest.push(li[1]); });
+  });
+  tbody.textContent = "";
+  longest.sort(function (a, b) { return a - b; }).forEach(function (i) { tbody.appendChild(rows[i]); });
   var widths = Array.prototype.map.call(ths, function (th) { return th.getBoundingClientRect().width; });
-  var rowHeight = rows.length ? rows[0].getBoundingClientRect().height : 0;
-  // in px: with long names the table is wider than the page, as it was with every row in it
+  var rowHeight = rows.length ? rows[longest[0]].getBoundingClientRect().height : 0;
+  // in px: with long names the table is wider than the page, as it would be with every row in it
   Array.prototype.forEach.call(ths, function (th, i) { th.style.width = widths[i] + "px"; });
   table.classList.add("windowed");
   function spacer() {
