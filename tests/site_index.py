@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from tests.browser_helpers import block_network
+
 STATUSES = ("complete", "complete", "complete", "failed", "interrupted")
 HEALTH = ("healthy", "late grokker", "no grokking", "degraded", None)
 
@@ -91,15 +93,7 @@ def open_index(browser, index: Path, viewport=(1400, 900)) -> IndexPage:
     """`index` in a fresh page with the timing hooks, every non-file:// request blocked."""
     page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
     opened = IndexPage(page)
-
-    def route(r):
-        if r.request.url.startswith("file://"):
-            r.continue_()
-        else:
-            opened.blocked.append(r.request.url)
-            r.abort()
-
-    page.route("**/*", route)
+    block_network(page, opened.blocked)
     page.on("console", lambda m: opened.errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: opened.errors.append(str(e)))
     page.add_init_script(TIMING)
