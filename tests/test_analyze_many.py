@@ -152,3 +152,18 @@ def test_metrics_only_analysis_never_imports_torch(sources, tmp_path):
     assert out.stdout.strip() == "[]"
     with open_bundle(copy) as b:
         assert np.isfinite(b.artifact("turn").scalars["confidence"])
+
+
+def test_turn_and_phases_locate_the_turn_once(sources, tmp_path, monkeypatch):
+    from epochscope.collectors.analysis import turn
+
+    calls = []
+    real = turn._locate
+    monkeypatch.setattr(turn, "_locate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(turn, "_LOCATED", type(turn._LOCATED)())
+    copy = tmp_path / "x.h5"
+    shutil.copy(sources[0], copy)
+    result = analyze(copy)
+    assert {"turn", "phases"} <= set(result.computed) and len(calls) == 1
+    with open_bundle(copy) as b:
+        assert b.artifact("phases").scalars["turn_epoch"] == b.artifact("turn").scalars["epoch"]

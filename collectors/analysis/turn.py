@@ -37,6 +37,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -342,6 +343,7 @@ def detect_turn(
 
 _LOCATED: OrderedDict[bytes, tuple[TurnResult, float, float]] = OrderedDict()
 _LOCATED_KEEP = 8
+_LOCATED_LOCK = threading.Lock()
 
 
 def _located(test_loss: tuple[np.ndarray, np.ndarray], **kwargs: Any
@@ -358,13 +360,16 @@ def _located(test_loss: tuple[np.ndarray, np.ndarray], **kwargs: Any
             h.update(a.tobytes())
         h.update(b"|")
     key = h.digest()
-    hit = _LOCATED.get(key)
+    with _LOCATED_LOCK:
+        hit = _LOCATED.get(key)
+        if hit is not None:
+            _LOCATED.move_to_end(key)
     if hit is None:
-        hit = _LOCATED[key] = _locate(test_loss, **kwargs)
-        while len(_LOCATED) > _LOCATED_KEEP:
-            _LOCATED.popitem(last=False)
-    else:
-        _LOCATED.move_to_end(key)
+        hit = _locate(test_loss, **kwargs)
+        with _LOCATED_LOCK:
+            _LOCATED[key] = hit
+            while len(_LOCATED) > _LOCATED_KEEP:
+                _LOCATED.popitem(last=False)
     return copy.deepcopy(hit)
 
 
