@@ -720,8 +720,12 @@ def analyze(
                    threads)
         with writer.open_reader() as b, reuse_freed_memory():
             run.checkpoints(b)
-        with writer.open_reader() as b:  # sees what phase 1-2 just wrote
-            run.metrics(b)
+            wrote = result.segments_written > 0
+            if not wrote:  # nothing new to see (e.g. no checkpoints): the same reader serves
+                run.metrics(b)
+        if wrote:
+            with writer.open_reader() as b:  # sees what phase 1-2 just wrote
+                run.metrics(b)
         failed = False
     finally:
         try:

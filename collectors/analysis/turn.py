@@ -234,8 +234,12 @@ def _hinge_refine(epochs: np.ndarray, y: np.ndarray, lo: float, hi: float, coars
     if len(cands) > 400:
         cands = cands[np.linspace(0, len(cands) - 1, 400).round().astype(int)]
     best, best_c = math.inf, coarse
+    A = np.empty((len(t), 3))  # [1, min(t - c, 0), max(t - c, 0)], refilled per knee (not np.c_: slow)
+    A[:, 0] = 1.0
     for c in cands:
-        A = np.c_[np.ones_like(t), np.minimum(t - c, 0), np.maximum(t - c, 0)]
+        d = t - c
+        np.minimum(d, 0, out=A[:, 1])
+        np.maximum(d, 0, out=A[:, 2])
         coef, *_ = np.linalg.lstsq(A, v, rcond=None)
         sse = float(((A @ coef - v) ** 2).sum())
         if coef[2] < coef[1] and sse < best:  # the loss must fall faster after the knee
