@@ -24,7 +24,7 @@ together with each variant's status and error. Re-running skips finished variant
 interrupted ones; a failing variant (e.g. NaN loss) is recorded and the rest go on.
 By default an embedded `LocalCluster` (one single-threaded worker process per core) runs
 the variants; `scheduler="tcp://host:port"` sends them to an existing Dask cluster instead,
-through the same code path.
+through the same code path (`collectors/cluster.py`).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from epochscope.collectors.cluster import dask_client
 from epochscope.collectors.config import TrainConfig, load_config, preset
 from epochscope.collectors.design import main_effects, taguchi_points
 from epochscope.errors import EpochscopeError
@@ -261,7 +262,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | os.PathLike, *, scheduler: str | N
     With `analyze`, each worker also runs the analyzers on its bundle (only what is missing,
     so finished variants that lack analyses are analysed too).
     """
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import as_completed
 
     directory = Path(out_dir) / spec.name
     directory.mkdir(parents=True, exist_ok=True)
@@ -288,15 +289,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | os.PathLike, *, scheduler: str | N
     _write_manifest(manifest, spec, entries)
 
     if todo:
-        cluster = None
-        if scheduler:
-            client = Client(scheduler, timeout="30s")
-        else:
-            n = workers or os.cpu_count() or 1
-            cluster = LocalCluster(n_workers=min(n, len(todo)), threads_per_worker=1, processes=True,
-                                   dashboard_address=None, host="127.0.0.1")
-            client = Client(cluster)
-        try:
+        with dask_client(scheduler, workers, len(todo)) as client:
             futures = {}
             for vname, cfg, path, resume in todo:
                 fut = client.submit(run_variant, _config_dict(cfg), str(path.resolve()), resume, analyze,
@@ -314,10 +307,6 @@ def run_sweep(spec: SweepSpec, out_dir: str | os.PathLike, *, scheduler: str | N
                 _write_manifest(manifest, spec, entries)
                 if on_update:
                     on_update(entries[vname])
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
     effects = sweep_main_effects(spec, directory, entries)
     if effects is not None:
         _write_manifest(manifest, spec, entries, main_effects=effects)

@@ -8,7 +8,7 @@ import sys
 import click
 
 from epochscope import __version__
-from epochscope.errors import EpochscopeError
+from epochscope.errors import one_line
 
 # Each module under epochscope.commands defines `commands`, a list of click commands.
 _COMMAND_MODULES = ("bundle", "collect", "analyze", "report", "site")
@@ -33,19 +33,7 @@ class _Group(click.Group):
 
 
 def _one_line(exc: BaseException) -> str:
-    if isinstance(exc, EpochscopeError):
-        text = str(exc)
-    elif isinstance(exc, (OSError, ValueError, KeyError)):
-        text = f"{type(exc).__name__}: {exc}"
-    else:
-        text = f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)"
-    text = " ".join(text.split())
-    if len(text) > _MAX_LINE:  # e.g. a 10,000-character run name inside the message
-        text = f"{text[:_MAX_LINE - 140]} ...[{len(text) - _MAX_LINE + 40} characters clipped]... {text[-100:]}"
-    return text
-
-
-_MAX_LINE = 400
+    return one_line(exc, hint=" (run with --debug for the traceback)")
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -59,19 +59,24 @@ def launch(playwright):
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
 
 
-def open_report(browser, path: Path, *, hash: str = "", viewport=(1400, 900)) -> Opened:
-    """Open `path` in a fresh page; wait until the page has started and painted a chart."""
-    page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]}, accept_downloads=True)
-    opened = Opened(page)
-
+def block_network(page, blocked: list[str]) -> None:
+    """Let the page load file:// URLs only: every other request is aborted and its URL
+    appended to `blocked`."""
     def route(r):
         if r.request.url.startswith("file://"):
             r.continue_()
         else:
-            opened.blocked.append(r.request.url)
+            blocked.append(r.request.url)
             r.abort()
 
     page.route("**/*", route)
+
+
+def open_report(browser, path: Path, *, hash: str = "", viewport=(1400, 900)) -> Opened:
+    """Open `path` in a fresh page; wait until the page has started and painted a chart."""
+    page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]}, accept_downloads=True)
+    opened = Opened(page)
+    block_network(page, opened.blocked)
     page.on("request", lambda req: None if req.url.startswith(("file://", "data:", "blob:"))
             else opened.blocked.append(req.url))
     page.on("console", lambda m: opened.errors.append(m.text) if m.type == "error" else None)

@@ -60,6 +60,31 @@ def plain_loop_run(path: Path, epochs: int = 80) -> Path:
     return path
 
 
+def metrics_only_run(path: Path, seed: int = 0, epochs: int = 5000) -> Path:
+    """A run with metrics and no checkpoints (as ingested from a tracker), recorded with
+    Recorder: train/test loss and accuracy per epoch, grokking-shaped (memorises early, the
+    test loss turns at a seed-dependent epoch), with noise; some seeds never generalise."""
+    from epochscope import Recorder
+
+    rng = np.random.default_rng(seed)
+    e = np.arange(epochs, dtype=np.float64)
+    turn = epochs * rng.uniform(0.2, 0.6)
+    grokked = seed % 7 != 3
+    train = 4.6 * np.exp(-e / (0.03 * epochs)) + 1e-3
+    fall = 1 / (1 + np.exp(-(e - turn) / (0.02 * epochs))) if grokked else np.zeros(epochs)
+    test = 10 ** (np.log10(6.0) - 3.5 * fall)
+    train_loss = train * np.exp(rng.normal(0, 0.05, epochs))
+    test_loss = test * np.exp(rng.normal(0, 0.05, epochs))
+    train_acc = np.clip(1 - train / 4.6 + rng.normal(0, 0.002, epochs), 0, 1)
+    test_acc = np.clip(0.02 + 0.98 * fall + rng.normal(0, 0.005, epochs), 0, 1)
+    config = {"name": f"metrics-{seed}", "lr": float(rng.choice([1e-3, 3e-3])), "seed": seed}
+    with Recorder(path, config=config, overwrite=True, flush_interval=1e9) as rec:
+        for i in range(epochs):
+            rec.log(i, train_loss=float(train_loss[i]), test_loss=float(test_loss[i]),
+                    train_acc=float(train_acc[i]), test_acc=float(test_acc[i]))
+    return path
+
+
 def tensorboard_run(logdir: Path, out: Path, steps: int = 60) -> Path:
     """(c) A TensorBoard log with 30 scalar tags (splits, per-layer parts, singles), ingested."""
     from torch.utils.tensorboard import SummaryWriter

@@ -22,7 +22,6 @@ from functools import cache
 from typing import Any
 
 import numpy as np
-import torch
 
 from epochscope.collectors.analysis.base import Analyzer, EpochData, RunInfo
 from epochscope.collectors.analysis.fourier import (
@@ -32,6 +31,9 @@ from epochscope.collectors.analysis.fourier import (
     n_freqs,
     neuron_fractions,
 )
+from epochscope.optional import LazyModule
+
+torch = LazyModule("torch")
 
 __all__ = ["NeuronAtlas", "atlas_maps"]
 

@@ -20,8 +20,6 @@ import math
 from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from epochscope.collectors.analysis.base import Analyzer, EpochData, RunInfo
 from epochscope.collectors.analysis.fourier import (
@@ -31,6 +29,10 @@ from epochscope.collectors.analysis.fourier import (
     low_class_energy,
     neuron_grid,
 )
+from epochscope.optional import LazyModule
+
+torch = LazyModule("torch")
+F = LazyModule("torch.nn.functional")
 
 __all__ = [
     "Coarseness",

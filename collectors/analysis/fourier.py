@@ -17,9 +17,11 @@ from functools import cache
 from typing import Any
 
 import numpy as np
-import torch
 
 from epochscope.collectors.analysis.base import Analyzer, EpochData, RunInfo
+from epochscope.optional import LazyModule
+
+torch = LazyModule("torch")
 
 __all__ = [
     "FourierWeights",

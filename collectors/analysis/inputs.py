@@ -20,7 +20,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 
 from epochscope.collectors.analysis.base import (
     Analyzer,
@@ -31,6 +30,9 @@ from epochscope.collectors.analysis.base import (
     fingerprint,
 )
 from epochscope.collectors.analysis.loss import per_example_ce
+from epochscope.optional import LazyModule
+
+torch = LazyModule("torch")
 
 __all__ = ["CLASSES", "InputGraduation", "Inputs", "class_masks", "margin_and_loss", "margins"]
 

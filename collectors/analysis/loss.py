@@ -21,9 +21,11 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import torch
 
 from epochscope.collectors.analysis.base import Analyzer, EpochData, RunInfo
+from epochscope.optional import LazyModule
+
+torch = LazyModule("torch")
 
 __all__ = ["RestrictedLoss", "cross_entropy", "key_parts", "per_example_ce", "sum_directions"]
 

@@ -77,7 +77,7 @@ class AnalysisResult:
     timings: dict[str, float] = field(default_factory=dict)
     checkpoints_read: int = 0
     forward_passes: int = 0
-    threads: int = 0  # torch intra-op threads used for the checkpoints (`auto_threads`)
+    threads: int = 0  # torch intra-op threads used for the checkpoints (`auto_threads`; 0: none read)
     segments_written: int = 0
     events_written: int = 0
     turn: dict[str, Any] | None = None
@@ -215,13 +215,12 @@ def run_info(b: Bundle) -> RunInfo:
     )
 
 
-def _refuse_if_written(path: Path) -> None:
-    with open_bundle(path) as b:
-        if b.being_written:
-            raise AnalysisError(
-                f"{path} is being written by another process (a run or an "
-                "analysis is in progress); analyse it when that has finished"
-            )
+def _refuse_if_written(path: Path, b: Bundle) -> None:
+    if b.being_written:
+        raise AnalysisError(
+            f"{path} is being written by another process (a run or an "
+            "analysis is in progress); analyse it when that has finished"
+        )
 
 
 class _Run:
@@ -238,6 +237,7 @@ class _Run:
         batch_size: int,
         result: AnalysisResult,
         prefetch: bool = False,
+        threads: int | None = None,
     ):
         self.path = path
         self.writer = writer
@@ -250,6 +250,7 @@ class _Run:
         self._ref = None
         self.probe = None
         self.prefetch = prefetch
+        self.threads = threads
         self._act_ready = False
         self._precomputed: dict[int, Any] = {}
         self._wanted_act: set[int] = set()
@@ -317,6 +318,14 @@ class _Run:
             plans.append(_Plan(a, todo, why is not None, None if why else stored, skips))
         if not plans and not traj_plans:
             return
+        # torch's threads are set (and torch imported) only when there are checkpoints to read
+        self.result.threads = auto_threads(self.threads)
+        with _threads_for(self.prefetch, self.result.threads):
+            self._analyse(b, info, plans, traj_plans)
+
+    def _analyse(self, b: Bundle, info: RunInfo, plans: list[_Plan], traj_plans: list[_Plan]
+                 ) -> None:
+        """Phase 1 and 2 over the checkpoints the plans need."""
         for plan in plans:
             if plan.analyzer.consumes == "weights":
                 plan.analyzer.prepare(info, plan.stored, self._reference)
@@ -700,18 +709,23 @@ def analyze(
             f"parameters given for unknown analyzer(s) {unknown}; valid: {', '.join(ANALYZERS)}"
         )
     instances = [cls(**params.get(cls.name, {})) for cls in classes]
-    _refuse_if_written(path)
-    instances += _probe_analyzers(path, list(probes or []), extend_stored=analyzers is None)
-    result = AnalysisResult(bundle=path, threads=auto_threads(threads))
+    with open_bundle(path) as b:  # one open for both checks
+        _refuse_if_written(path, b)
+        instances += _probe_analyzers(b, list(probes or []), extend_stored=analyzers is None)
+    result = AnalysisResult(bundle=path)
     writer = BundleWriter(path, create=False)
     failed = True
     try:
-        run = _Run(path, writer, instances, force, epochs, progress, batch_size, result, prefetch)
-        with writer.open_reader() as b, _threads_for(prefetch, result.threads), \
-                reuse_freed_memory():
+        run = _Run(path, writer, instances, force, epochs, progress, batch_size, result, prefetch,
+                   threads)
+        with writer.open_reader() as b, reuse_freed_memory():
             run.checkpoints(b)
-        with writer.open_reader() as b:  # sees what phase 1-2 just wrote
-            run.metrics(b)
+            wrote = result.segments_written > 0
+            if not wrote:  # nothing new to see (e.g. no checkpoints): the same reader serves
+                run.metrics(b)
+        if wrote:
+            with writer.open_reader() as b:  # sees what phase 1-2 just wrote
+                run.metrics(b)
         failed = False
     finally:
         try:
@@ -728,7 +742,7 @@ def analyze(
     return result
 
 
-def _probe_analyzers(path: Path, specs: list[str], extend_stored: bool) -> list[Analyzer]:
+def _probe_analyzers(b: Bundle, specs: list[str], extend_stored: bool) -> list[Analyzer]:
     """Trace analyzers for the probe specs given, plus (with `extend_stored`) the probes
     already stored in the bundle, so that they follow new checkpoints."""
     from epochscope.collectors.analysis.traces import Trace
@@ -739,15 +753,14 @@ def _probe_analyzers(path: Path, specs: list[str], extend_stored: bool) -> list[
     if dup:
         raise AnalysisError(f"two probes are named {dup[0][len('probe_'):]!r}; name them NAME=...")
     if extend_stored:
-        with open_bundle(path) as b:
-            for name in b.artifact_names:
-                if not name.startswith("probe_") or name in names:
-                    continue
-                config = b.artifact(name).params.get("config") or {}
-                try:
-                    new.append(Trace(**config))
-                except EpochscopeError:
-                    continue  # a probe this version cannot rebuild: left as stored
+        for name in b.artifact_names:
+            if not name.startswith("probe_") or name in names:
+                continue
+            config = b.artifact(name).params.get("config") or {}
+            try:
+                new.append(Trace(**config))
+            except EpochscopeError:
+                continue  # a probe this version cannot rebuild: left as stored
     return new
 
 

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
 from epochscope.collectors.analysis.base import EpochData, Probe
 from epochscope.collectors.analysis.fourier import (
@@ -27,6 +26,9 @@ from epochscope.collectors.analysis.fourier import (
     neuron_fractions,
     neuron_variance,
 )
+from epochscope.optional import LazyModule
+
+torch = LazyModule("torch")
 
 __all__ = ["ReferenceInfo", "grid_split", "make_probe", "reference_info", "run_probe", "split_note"]
 

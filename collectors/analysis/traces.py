@@ -35,11 +35,13 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import torch
 
 from epochscope.collectors.analysis.base import AnalysisError, Analyzer, EpochData, RunInfo
 from epochscope.collectors.analysis.inputs import margin_and_loss
 from epochscope.collectors.analysis.loss import key_parts, sum_directions
+from epochscope.optional import LazyModule
+
+torch = LazyModule("torch")
 
 __all__ = ["ProbeSpec", "Trace", "parse_probe"]
 

@@ -34,7 +34,11 @@ event of kind "turn" and one "loss_spike" event per spike).
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,12 +168,19 @@ def _bin(epochs: np.ndarray, values: np.ndarray, max_points: int) -> tuple[np.nd
         return epochs.astype(np.float64), values
     edges = np.linspace(epochs[0], epochs[-1], max_points + 1)
     which = np.clip(np.searchsorted(edges, epochs, side="right") - 1, 0, max_points - 1)
-    ex, vy = [], []
-    for b in np.unique(which):
-        sel = which == b
-        ex.append(float(np.median(epochs[sel])))
-        vy.append(float(np.median(values[sel])))
-    return np.asarray(ex), np.asarray(vy)
+    return _bin_medians(which, epochs), _bin_medians(which, values)
+
+
+def _bin_medians(which: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The median of `values` in each non-empty bin, bins in ascending order: the same
+    numbers as np.median per bin (the middle value, or the mean of the two middle ones),
+    for all bins in one sort instead of one call per bin."""
+    order = np.lexsort((values, which))
+    sorted_values = np.asarray(values, dtype=np.float64)[order]
+    _, starts, counts = np.unique(which[order], return_index=True, return_counts=True)
+    lo = sorted_values[starts + (counts - 1) // 2]
+    hi = sorted_values[starts + counts // 2]
+    return np.where(counts % 2 == 1, lo, (lo + hi) / 2)
 
 
 def _elements(bkps: list[int], fit: np.ndarray, x: np.ndarray) -> list[dict[str, Any]]:
@@ -223,8 +234,12 @@ def _hinge_refine(epochs: np.ndarray, y: np.ndarray, lo: float, hi: float, coars
     if len(cands) > 400:
         cands = cands[np.linspace(0, len(cands) - 1, 400).round().astype(int)]
     best, best_c = math.inf, coarse
+    A = np.empty((len(t), 3))  # [1, min(t - c, 0), max(t - c, 0)], refilled per knee (not np.c_: slow)
+    A[:, 0] = 1.0
     for c in cands:
-        A = np.c_[np.ones_like(t), np.minimum(t - c, 0), np.maximum(t - c, 0)]
+        d = t - c
+        np.minimum(d, 0, out=A[:, 1])
+        np.maximum(d, 0, out=A[:, 2])
         coef, *_ = np.linalg.lstsq(A, v, rcond=None)
         sse = float(((A @ coef - v) ** 2).sum())
         if coef[2] < coef[1] and sse < best:  # the loss must fall faster after the knee
@@ -309,6 +324,75 @@ def detect_turn(
     `window` (share of the run's epoch span) bounds how far a cross-check change point may be
     from the turn to agree. The result's details hold the spikes and the run's health.
     """
+    res, strength, span = _located(
+        test_loss, train_acc=train_acc, test_acc=test_acc, train_loss=train_loss,
+        min_drop=min_drop, min_plateau=min_plateau, min_step=min_step, max_points=max_points,
+        min_points=min_points, late_share=late_share, loss_name=loss_name,
+    )  # fmt: skip
+    if res.epoch is None:
+        return res
+    # cross-checks: they only change the confidence (step 6 of the module doc)
+    checks: dict[str, Any] = {}
+    for name, series, log in (("velocity", velocity, True), ("pca_curvature", curvature, False)):
+        found = _change_near(series, res.epoch, window * span, max_points, log)
+        if found is not None:
+            checks[name] = found
+            res.signals.append(name)
+    if checks:
+        agree = sum(c["agrees"] for c in checks.values()) / len(checks)
+        res.confidence = strength * (0.6 + 0.4 * agree)
+    res.details["cross_checks"] = checks
+    return res
+
+
+_LOCATED: OrderedDict[bytes, tuple[TurnResult, float, float]] = OrderedDict()
+_LOCATED_KEEP = 8
+_LOCATED_LOCK = threading.Lock()
+
+
+def _located(test_loss: tuple[np.ndarray, np.ndarray], **kwargs: Any
+             ) -> tuple[TurnResult, float, float]:
+    """`_locate`, remembered for the last few distinct inputs (a copy each time): the `turn`
+    and `phases` analyzers of one run both need the turn of the same curves, and finding it
+    (PELT) is most of what analysing a metrics-only bundle costs."""
+    h = hashlib.blake2b(digest_size=20)
+    h.update(repr(sorted((k, v) for k, v in kwargs.items() if not isinstance(v, tuple))).encode())
+    for series in (test_loss, *(kwargs[k] for k in ("train_acc", "test_acc", "train_loss"))):
+        for part in (series if series is not None else ()):
+            a = np.ascontiguousarray(part)
+            h.update(f"{a.dtype.str}{a.shape}".encode())
+            h.update(a.tobytes())
+        h.update(b"|")
+    key = h.digest()
+    with _LOCATED_LOCK:
+        hit = _LOCATED.get(key)
+        if hit is not None:
+            _LOCATED.move_to_end(key)
+    if hit is None:
+        hit = _locate(test_loss, **kwargs)
+        with _LOCATED_LOCK:
+            _LOCATED[key] = hit
+            while len(_LOCATED) > _LOCATED_KEEP:
+                _LOCATED.popitem(last=False)
+    return copy.deepcopy(hit)
+
+
+def _locate(
+    test_loss: tuple[np.ndarray, np.ndarray],
+    *,
+    train_acc: tuple[np.ndarray, np.ndarray] | None,
+    test_acc: tuple[np.ndarray, np.ndarray] | None,
+    train_loss: tuple[np.ndarray, np.ndarray] | None,
+    min_drop: float,
+    min_plateau: float,
+    min_step: float,
+    max_points: int,
+    min_points: int,
+    late_share: float,
+    loss_name: str,
+) -> tuple[TurnResult, float, float]:
+    """Steps 1-5 and 7 of the module doc: (the turn before cross-checks, its strength, the
+    binned grid's epoch span); the confidence is strength x 0.8 until cross-checked."""
     epochs, y_raw, spikes = _clean_series(test_loss, loss_name)
     if train_loss is not None:
         spikes += _clean_series(train_loss, "train_loss")[2]
@@ -343,7 +427,7 @@ def detect_turn(
         return res
 
     if len(epochs) < min_points:
-        return result(None, 0.0, f"too few finite {loss_name} points ({len(epochs)} < {min_points})", {})
+        return result(None, 0.0, f"too few finite {loss_name} points ({len(epochs)} < {min_points})", {}), 0.0, 0.0
     x, y = _bin(epochs, y_raw, max_points)
     sigma = max(noise_sigma(y), 1e-3)
     bkps, fit = segment_piecewise_linear(x, y, sigma=sigma)
@@ -365,14 +449,14 @@ def detect_turn(
     if test_acc is not None:
         if t95 is None:
             best = float(np.nanmax(test_acc[1])) if len(test_acc[1]) else float("nan")
-            return result(None, 0.0, f"no turn: test accuracy never reaches 95% (best {100 * best:.1f}%)", base)
+            return result(None, 0.0, f"no turn: test accuracy never reaches 95% (best {100 * best:.1f}%)", base), 0.0, 0.0
         g_idx = min(int(np.searchsorted(x, t95)), len(x) - 1)
         g_epoch = int(t95)
     else:
         g_idx, _peak = _generalised_loss_only(x, y, min_drop, sustain_pts, lo_idx)
         if g_idx is None:
             return result(None, 0.0, f"no turn: {loss_name} never falls {min_drop:g} decade(s) below its "
-                          f"plateau and stays there", base)  # fmt: skip
+                          f"plateau and stays there", base), 0.0, 0.0  # fmt: skip
         g_epoch = int(round(x[g_idx]))
 
     # -- THE fall: the chain of descending elements that carries the loss to G
@@ -425,23 +509,13 @@ def detect_turn(
     turn = int(min(max(turn, floor_epoch), g_epoch))
     if not memorised_first and turn - x[0] < min_plateau * span:
         return result(None, 0.0, f"no turn: {loss_name} falls from the start, there is no plateau "
-                      "before the fall (no delayed generalisation)", base)  # fmt: skip
+                      "before the fall (no delayed generalisation)", base), 0.0, 0.0  # fmt: skip
     strength = min(1.0, drop / (2 * min_drop))
-    checks: dict[str, Any] = {}
-    for name, series, log in (("velocity", velocity, True), ("pca_curvature", curvature, False)):
-        res = _change_near(series, turn, window * span, max_points, log)
-        if res is not None:
-            checks[name] = res
-            signals.append(name)
-    if checks:
-        agree = sum(c["agrees"] for c in checks.values()) / len(checks)
-        confidence = strength * (0.6 + 0.4 * agree)
-    else:
-        confidence = strength * 0.8
-    base["cross_checks"] = checks
+    base["cross_checks"] = {}  # filled by detect_turn
     if t99 is not None and t95 is not None:
         base["between_acc_marks"] = bool((t99 <= turn or not memorised_first) and turn <= t95)
-    return result(turn, confidence, None, base, generalised=g_epoch, plateau=plateau_level)
+    return (result(turn, strength * 0.8, None, base, generalised=g_epoch, plateau=plateau_level),
+            strength, span)
 
 
 class Turn(Analyzer):

@@ -21,9 +21,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 
 from epochscope.collectors.analysis.base import Analyzer, EpochData, RunInfo
+from epochscope.optional import LazyModule
+
+torch = LazyModule("torch")
 
 __all__ = ["EffectiveDim", "WeightNorms", "matrix_view", "spectrum_metrics", "weight_matrices"]
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import click
 
-_BUNDLE = click.Path(dir_okay=False, path_type=Path)
+_BUNDLES = click.Path(path_type=Path)
 
 
 @click.command()
-@click.argument("bundle", type=_BUNDLE)
+@click.argument("bundles", nargs=-1, required=True, type=_BUNDLES)
 @click.option("-a", "--analyzer", "analyzers", multiple=True,
               help="Run only this analyzer (repeatable; default: all). See --list.")
 @click.option("--force", is_flag=True, help="Recompute and replace what is stored.")
@@ -24,26 +24,64 @@ _BUNDLE = click.Path(dir_okay=False, path_type=Path)
               help="Trace chosen inputs through training (repeatable): '4+29,17+96', or a rule "
                    "'wrong[:N]' (final model's errors), 'test[:N]', 'train[:N]', 'random[:N]'; "
                    "stored as the artifact probe_NAME.")
-@click.option("--quiet", is_flag=True, help="No progress display.")
-def analyze(bundle: Path, analyzers: tuple[str, ...], force: bool, epochs: str | None,
-            list_only: bool, as_json: bool, probes: tuple[str, ...], quiet: bool) -> None:
-    """Compute analysis artifacts for BUNDLE (only the missing ones unless --force)."""
+@click.option("--scheduler", help="Address of an existing Dask scheduler to analyse the bundles on.")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Analyse on a local Dask cluster of this many worker processes "
+                   "(default: one after another in this process).")
+@click.option("--quiet", is_flag=True,
+              help="No progress display (several bundles: only failures and the summary).")
+def analyze(bundles: tuple[Path, ...], analyzers: tuple[str, ...], force: bool, epochs: str | None,
+            list_only: bool, as_json: bool, probes: tuple[str, ...], scheduler: str | None,
+            workers: int | None, quiet: bool) -> None:
+    """Compute analysis artifacts for each of BUNDLES (only the missing ones unless --force).
+
+    A directory stands for every *.h5 bundle under it. With several bundles, one line each
+    and a summary; a bundle that fails is reported and the others go on (exit 1 if any failed).
+    """
+    selected = _parse_epochs(epochs) if epochs else None
+    single = len(bundles) == 1 and not bundles[0].is_dir() and not scheduler and not workers
+    if list_only:
+        if not single:
+            raise click.UsageError("--list shows one bundle; give exactly one bundle file")
+        _list(bundles[0], as_json)
+        return
+    if single:
+        _analyze_one(bundles[0], analyzers, force, selected, probes, quiet)
+        return
+    from epochscope.collectors.analysis.batch import analyze_many
+
+    def report(outcome) -> None:
+        if not outcome.ok:  # failures are always said, --quiet or not
+            click.echo(f"epochscope: error: {outcome.line()}", err=True)
+        elif not quiet:
+            click.echo(outcome.line())
+
+    batch = analyze_many(bundles, analyzers=list(analyzers) or None, force=force, epochs=selected,
+                         probes=list(probes), scheduler=scheduler, workers=workers,
+                         on_outcome=report)
+    click.echo(batch.summary())
+    if batch.failed:
+        raise SystemExit(1)
+
+
+def _list(bundle: Path, as_json: bool) -> None:
     from epochscope.collectors.analysis import analysis_status
+
+    status = analysis_status(bundle)
+    if as_json:
+        click.echo(json.dumps(status, indent=2, default=str))
+        return
+    _print_status(status)
+
+
+def _analyze_one(bundle: Path, analyzers: tuple[str, ...], force: bool, epochs: list[int] | None,
+                 probes: tuple[str, ...], quiet: bool) -> None:
+    from epochscope.archives.errors import DiskFullError
     from epochscope.collectors.analysis import analyze as run_analyze
 
-    if list_only:
-        status = analysis_status(bundle)
-        if as_json:
-            click.echo(json.dumps(status, indent=2, default=str))
-            return
-        _print_status(status)
-        return
-    selected = _parse_epochs(epochs) if epochs else None
     progress = None if quiet or not sys.stderr.isatty() else _progress()
-    from epochscope.archives.errors import DiskFullError
-
     try:
-        result = run_analyze(bundle, analyzers=list(analyzers) or None, force=force, epochs=selected,
+        result = run_analyze(bundle, analyzers=list(analyzers) or None, force=force, epochs=epochs,
                              progress=progress, probes=list(probes))
     except DiskFullError as exc:
         raise DiskFullError(f"{exc}; once space is free, run `epochscope analyze {bundle}` again "
