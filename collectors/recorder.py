@@ -89,6 +89,10 @@ class Recorder:
         self._best: list[tuple[float, int]] = []
         self._always: set[int] = set()
         self._monitor_last: float | None = None
+        # Ranked checkpoints not yet written (owned copies): written with the next segment, so
+        # one that falls out of the top k before then is never written at all.
+        self._pending_best: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+        self._dropped: list[int] = []  # written ranked checkpoints since outranked
         # durable=False skips fsync: a killed process still leaves only whole segments, but a
         # power loss may drop the newest ones (never corrupt older data).
         self._writer = BundleWriter(self.path, create=not resume, overwrite=overwrite, durable=durable)
@@ -219,7 +223,10 @@ class Recorder:
         once the next `flush` (or the next timed flush, or `close`) returns.
         After `keep_best`, the checkpoint is ranked by `score` (default: the monitored
         metric's last logged value) and stored only if it is among the best k; one that
-        falls out of the top k is removed. `always=True` stores it unranked, never removed.
+        falls out of the top k is removed. A ranked checkpoint is held (copied) until the
+        next segment is written (the next timed flush, `flush`, `table`, unranked checkpoint
+        or `close`), so one outranked before then is never written. `always=True` stores it
+        unranked, never removed.
         Returns whether it was stored.
         """
         from epochscope.collectors.checkpoints import capture_checkpoint
@@ -254,7 +261,7 @@ class Recorder:
 
     def _ranked_checkpoint(self, epoch: int, model: Any, optimizer: Any, rng: bool,
                            score: float | None) -> bool:
-        from epochscope.collectors.checkpoints import capture_checkpoint
+        from epochscope.collectors.checkpoints import capture_checkpoint, owned
 
         monitor, k, mode = self._policy  # type: ignore[misc]
         if score is None:
@@ -269,14 +276,17 @@ class Recorder:
         ranked = sorted([*self._best, (score, epoch)], key=lambda se: (sign * se[0], se[1]))[:k]
         if (score, epoch) not in ranked:
             return False
-        dropped = [e for s, e in self._best if (s, e) not in ranked and e not in self._always]
+        for s, e in self._best:
+            if (s, e) not in ranked and e not in self._always:
+                if self._pending_best.pop(e, None) is None:  # written already: remove it
+                    self._dropped.append(e)
         self._best = ranked
-        table = {"rank": np.arange(1, len(ranked) + 1, dtype=np.int64),
-                 "epoch": np.asarray([e for _, e in ranked], dtype=np.int64),
-                 "score": np.asarray([s for s, _ in ranked], dtype=np.float64)}
+        # Held (as a copy) until the next segment is written: the next timed flush, checkpoint
+        # or close. Durable from then on, as the docstring of `checkpoint` promises; one that is
+        # outranked before then costs no write (a search offers a checkpoint per candidate).
         meta, tree = capture_checkpoint(model, optimizer, rng=rng)
-        self._write(checkpoints={epoch: (meta, tree)}, drop_checkpoints=dropped,
-                    tables={BEST_TABLE: table}, wait=False)
+        self._pending_best[epoch] = (meta, owned(tree))
+        self._points += 1
         return True
 
     def table(self, name: str, columns: dict[str, Any]) -> None:
@@ -396,7 +406,9 @@ class Recorder:
         metrics = {name: (np.asarray(e, dtype=np.int64), np.asarray(v, dtype=np.float64))
                    for name, (e, v) in self._buffer.items() if e}
         for key, value in self._pending_extras(metrics).items():
-            if key in extra and isinstance(value, dict):
+            if key == "checkpoints" and key in extra:
+                extra[key] = {**value, **extra[key]}  # the caller's checkpoint at an epoch wins
+            elif key in extra and isinstance(value, dict):
                 extra[key] = {**extra[key], **value}  # e.g. a caller's artifacts and recorded arrays
             else:
                 extra[key] = value
@@ -405,6 +417,7 @@ class Recorder:
         self._seen_per_epoch.update(self._buffer)
         self._buffer = {}
         self._step_buffer, self._arrays, self._rows = {}, {}, {}
+        self._pending_best, self._dropped = {}, []
         self._events = []
         self._info = {}
         self._points = 0
@@ -428,6 +441,13 @@ class Recorder:
         if self._rows:
             out["table_rows"] = {name: {c: np.concatenate(parts) for c, parts in cols.items()}
                                  for name, cols in self._rows.items()}
+        if self._pending_best or self._dropped:
+            out["checkpoints"] = dict(self._pending_best)
+            out["drop_checkpoints"] = list(self._dropped)
+            out["tables"] = {BEST_TABLE: {
+                "rank": np.arange(1, len(self._best) + 1, dtype=np.int64),
+                "epoch": np.asarray([e for _, e in self._best], dtype=np.int64),
+                "score": np.asarray([s for s, _ in self._best], dtype=np.float64)}}
         return out
 
     def close(self, status: str = "complete") -> None:
