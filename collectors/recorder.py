@@ -93,6 +93,7 @@ class Recorder:
         # one that falls out of the top k before then is never written at all.
         self._pending_best: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
         self._dropped: list[int] = []  # written ranked checkpoints since outranked
+        self._pending_tables: dict[str, dict[str, np.ndarray]] = {}  # table() calls not yet written
         # durable=False skips fsync: a killed process still leaves only whole segments, but a
         # power loss may drop the newest ones (never corrupt older data).
         self._writer = BundleWriter(self.path, create=not resume, overwrite=overwrite, durable=durable)
@@ -293,12 +294,20 @@ class Recorder:
         """Store (or replace) a small named table, e.g. the candidates of a search.
 
         Rows appended to `name` before and not yet written are replaced too; later
-        `append_rows` extend this table and must match its columns.
+        `append_rows` extend this table and must match its columns. Buffered (a copy) like
+        scalars: written with the next segment, so a table rewritten as it grows (a search's
+        candidates, once per generation) costs one write per flush, not one per call.
         """
-        cols = {k: np.asarray(v) for k, v in columns.items()}
+        check_name(name)
+        cols = {check_name(str(k)): np.array(v) for k, v in columns.items()}  # copies
+        schema = {k: _column_dtype(v) for k, v in cols.items()}
+        lengths = {len(np.atleast_1d(v)) for v in cols.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"table {name!r}: columns differ in length: {sorted(lengths)}")
         self._rows.pop(name, None)
-        self._schemas[name] = {k: _column_dtype(v) for k, v in cols.items()}
-        self._write(tables={name: cols})
+        self._schemas[name] = schema
+        self._pending_tables[name] = cols
+        self._points += (lengths.pop() if lengths else 0) * len(cols)
 
     def append_rows(self, name: str, columns: dict[str, Any]) -> None:
         """Append rows to table `name` (columns of equal length), creating it on first use.
@@ -323,6 +332,12 @@ class Recorder:
             lengths.add(len(arr))
         if len(lengths) > 1:
             raise ValueError(f"table {name!r}: appended columns differ in length: {sorted(lengths)}")
+        whole = self._pending_tables.get(name)
+        if whole is not None:  # replaced and not written yet: the rows extend the replacement
+            for col, arr in cast.items():
+                whole[col] = np.concatenate([np.atleast_1d(whole[col]), arr])
+            self._points += lengths.pop() * len(schema)
+            return
         pending = self._rows.setdefault(name, {c: [] for c in schema})
         for col, arr in cast.items():
             pending[col].append(arr)
@@ -417,7 +432,7 @@ class Recorder:
         self._seen_per_epoch.update(self._buffer)
         self._buffer = {}
         self._step_buffer, self._arrays, self._rows = {}, {}, {}
-        self._pending_best, self._dropped = {}, []
+        self._pending_best, self._dropped, self._pending_tables = {}, [], {}
         self._events = []
         self._info = {}
         self._points = 0
@@ -441,13 +456,15 @@ class Recorder:
         if self._rows:
             out["table_rows"] = {name: {c: np.concatenate(parts) for c, parts in cols.items()}
                                  for name, cols in self._rows.items()}
+        if self._pending_tables:
+            out["tables"] = dict(self._pending_tables)
         if self._pending_best or self._dropped:
             out["checkpoints"] = dict(self._pending_best)
             out["drop_checkpoints"] = list(self._dropped)
-            out["tables"] = {BEST_TABLE: {
+            out.setdefault("tables", {})[BEST_TABLE] = {
                 "rank": np.arange(1, len(self._best) + 1, dtype=np.int64),
                 "epoch": np.asarray([e for _, e in self._best], dtype=np.int64),
-                "score": np.asarray([s for s, _ in self._best], dtype=np.float64)}}
+                "score": np.asarray([s for s, _ in self._best], dtype=np.float64)}
         return out
 
     def close(self, status: str = "complete") -> None:

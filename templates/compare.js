@@ -267,7 +267,9 @@
     return { data: data, layout: layout };
   }
 
-  const KINDS = { overlay: overlay, difference: difference, paths: paths, multiples: multiples };
+  // Pack charts' kinds come from compare_packs.js; a figure with `html` is an element, not Plotly's.
+  const KINDS = Object.assign({ overlay: overlay, difference: difference, paths: paths, multiples: multiples },
+    ES.compareKinds || {});
 
   // ------------------------------------------------------------------ drawing
   function draw(ch) {
@@ -277,7 +279,8 @@
       await ES.preview.loadPlotly();
       const fig = KINDS[ch.kind](ch);
       ES.preview.clear(ch);
-      await Plotly.react(ch.el, fig.data, fig.layout, CONFIG);
+      if (fig.html) ch.el.replaceChildren(fig.html);
+      else await Plotly.react(ch.el, fig.data, fig.layout, CONFIG);
       stats.draws++;
       if (stats.firstDraw === null) stats.firstDraw = performance.now();
       ES.preview.markPainted(stats, "firstPaint");
