@@ -18,7 +18,7 @@ data and setup count on every side):
 Figures: recording overhead = recorded vs telemetry; telemetry + recording = recorded vs
 bare (reported too: it is what epochscope's experiment collectors cost against a training
 loop that computes nothing but its own figures). The machine may be shared: ratios are
-taken within each round (paired) and their median reported; wall time, CPU time of this
+taken within each round (paired, the sides' order rotating) and their median reported; wall time, CPU time of this
 process (`time.process_time`, all threads) and an in-run figure are all shown. The in-run
 figure is measured inside each recorded run, where load hits both sides alike: the main
 thread's CPU time inside the Recorder's methods (recording) and inside the telemetry
@@ -150,19 +150,22 @@ def main() -> None:
             cpu = {k: [] for k in wall}
             rec_share, all_share = [], []
             for r in range(args.rounds):
-                res, t, c = _timed(exp.run, config, None)
-                wall["bare"].append(t)
-                cpu["bare"].append(c)
-                _, t, c = _timed(run_telemetry, name, config)
-                wall["telemetry"].append(t)
-                cpu["telemetry"].append(c)
                 path = Path(tmp) / f"{name}-{r}.h5"
-                m0 = time.thread_time()
-                with Meter() as meter:
-                    _, t, c = _timed(exp.run, config, path)
-                wall["recorded"].append(t)
-                cpu["recorded"].append(c)
-                main_cpu = time.thread_time() - m0
+                sides = ["bare", "telemetry", "recorded"]
+                # The order rotates each round: on a machine whose load drifts, a fixed order
+                # would favour whichever side always runs last.
+                for side in sides[r % 3:] + sides[:r % 3]:
+                    if side == "bare":
+                        res, t, c = _timed(exp.run, config, None)
+                    elif side == "telemetry":
+                        _, t, c = _timed(run_telemetry, name, config)
+                    else:
+                        m0 = time.thread_time()
+                        with Meter() as meter:
+                            _, t, c = _timed(exp.run, config, path)
+                        main_cpu = time.thread_time() - m0
+                    wall[side].append(t)
+                    cpu[side].append(c)
                 recording, telemetry = meter.seconds["recording"], meter.seconds["telemetry"]
                 rec_share.append(recording / (main_cpu - recording))
                 all_share.append((recording + telemetry) / (main_cpu - recording - telemetry))
