@@ -129,6 +129,20 @@ def capture_rng() -> dict[str, Any]:
     return rng
 
 
+def owned(tree: Any) -> Any:
+    """`tree` with every array copied: a capture holds views of the live tensors, which a
+    checkpoint kept for a later write must not follow."""
+    if isinstance(tree, np.ndarray):
+        return tree.copy()
+    if isinstance(tree, Concat):
+        return Concat(tuple(p.copy() for p in tree.parts))
+    if isinstance(tree, dict):
+        return {k: owned(v) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [owned(v) for v in tree]
+    return tree
+
+
 def capture_checkpoint(model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None,
                        *, rng: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
     """(meta, tree) for the archive: weights, optimizer state, RNG states, model class+config."""

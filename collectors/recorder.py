@@ -89,6 +89,11 @@ class Recorder:
         self._best: list[tuple[float, int]] = []
         self._always: set[int] = set()
         self._monitor_last: float | None = None
+        # Ranked checkpoints not yet written (owned copies): written with the next segment, so
+        # one that falls out of the top k before then is never written at all.
+        self._pending_best: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+        self._dropped: list[int] = []  # written ranked checkpoints since outranked
+        self._pending_tables: dict[str, dict[str, np.ndarray]] = {}  # table() calls not yet written
         # durable=False skips fsync: a killed process still leaves only whole segments, but a
         # power loss may drop the newest ones (never corrupt older data).
         self._writer = BundleWriter(self.path, create=not resume, overwrite=overwrite, durable=durable)
@@ -219,7 +224,10 @@ class Recorder:
         once the next `flush` (or the next timed flush, or `close`) returns.
         After `keep_best`, the checkpoint is ranked by `score` (default: the monitored
         metric's last logged value) and stored only if it is among the best k; one that
-        falls out of the top k is removed. `always=True` stores it unranked, never removed.
+        falls out of the top k is removed. A ranked checkpoint is held (copied) until the
+        next segment is written (the next timed flush, `flush`, `table`, unranked checkpoint
+        or `close`), so one outranked before then is never written. `always=True` stores it
+        unranked, never removed.
         Returns whether it was stored.
         """
         from epochscope.collectors.checkpoints import capture_checkpoint
@@ -254,7 +262,7 @@ class Recorder:
 
     def _ranked_checkpoint(self, epoch: int, model: Any, optimizer: Any, rng: bool,
                            score: float | None) -> bool:
-        from epochscope.collectors.checkpoints import capture_checkpoint
+        from epochscope.collectors.checkpoints import capture_checkpoint, owned
 
         monitor, k, mode = self._policy  # type: ignore[misc]
         if score is None:
@@ -269,26 +277,37 @@ class Recorder:
         ranked = sorted([*self._best, (score, epoch)], key=lambda se: (sign * se[0], se[1]))[:k]
         if (score, epoch) not in ranked:
             return False
-        dropped = [e for s, e in self._best if (s, e) not in ranked and e not in self._always]
+        for s, e in self._best:
+            if (s, e) not in ranked and e not in self._always:
+                if self._pending_best.pop(e, None) is None:  # written already: remove it
+                    self._dropped.append(e)
         self._best = ranked
-        table = {"rank": np.arange(1, len(ranked) + 1, dtype=np.int64),
-                 "epoch": np.asarray([e for _, e in ranked], dtype=np.int64),
-                 "score": np.asarray([s for s, _ in ranked], dtype=np.float64)}
+        # Held (as a copy) until the next segment is written: the next timed flush, checkpoint
+        # or close. Durable from then on, as the docstring of `checkpoint` promises; one that is
+        # outranked before then costs no write (a search offers a checkpoint per candidate).
         meta, tree = capture_checkpoint(model, optimizer, rng=rng)
-        self._write(checkpoints={epoch: (meta, tree)}, drop_checkpoints=dropped,
-                    tables={BEST_TABLE: table}, wait=False)
+        self._pending_best[epoch] = (meta, owned(tree))
+        self._points += 1
         return True
 
     def table(self, name: str, columns: dict[str, Any]) -> None:
         """Store (or replace) a small named table, e.g. the candidates of a search.
 
         Rows appended to `name` before and not yet written are replaced too; later
-        `append_rows` extend this table and must match its columns.
+        `append_rows` extend this table and must match its columns. Buffered (a copy) like
+        scalars: written with the next segment, so a table rewritten as it grows (a search's
+        candidates, once per generation) costs one write per flush, not one per call.
         """
-        cols = {k: np.asarray(v) for k, v in columns.items()}
+        check_name(name)
+        cols = {check_name(str(k)): np.array(v) for k, v in columns.items()}  # copies
+        schema = {k: _column_dtype(v) for k, v in cols.items()}
+        lengths = {len(np.atleast_1d(v)) for v in cols.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"table {name!r}: columns differ in length: {sorted(lengths)}")
         self._rows.pop(name, None)
-        self._schemas[name] = {k: _column_dtype(v) for k, v in cols.items()}
-        self._write(tables={name: cols})
+        self._schemas[name] = schema
+        self._pending_tables[name] = cols
+        self._points += (lengths.pop() if lengths else 0) * len(cols)
 
     def append_rows(self, name: str, columns: dict[str, Any]) -> None:
         """Append rows to table `name` (columns of equal length), creating it on first use.
@@ -313,6 +332,12 @@ class Recorder:
             lengths.add(len(arr))
         if len(lengths) > 1:
             raise ValueError(f"table {name!r}: appended columns differ in length: {sorted(lengths)}")
+        whole = self._pending_tables.get(name)
+        if whole is not None:  # replaced and not written yet: the rows extend the replacement
+            for col, arr in cast.items():
+                whole[col] = np.concatenate([np.atleast_1d(whole[col]), arr])
+            self._points += lengths.pop() * len(schema)
+            return
         pending = self._rows.setdefault(name, {c: [] for c in schema})
         for col, arr in cast.items():
             pending[col].append(arr)
@@ -396,7 +421,9 @@ class Recorder:
         metrics = {name: (np.asarray(e, dtype=np.int64), np.asarray(v, dtype=np.float64))
                    for name, (e, v) in self._buffer.items() if e}
         for key, value in self._pending_extras(metrics).items():
-            if key in extra and isinstance(value, dict):
+            if key == "checkpoints" and key in extra:
+                extra[key] = {**value, **extra[key]}  # the caller's checkpoint at an epoch wins
+            elif key in extra and isinstance(value, dict):
                 extra[key] = {**extra[key], **value}  # e.g. a caller's artifacts and recorded arrays
             else:
                 extra[key] = value
@@ -405,6 +432,7 @@ class Recorder:
         self._seen_per_epoch.update(self._buffer)
         self._buffer = {}
         self._step_buffer, self._arrays, self._rows = {}, {}, {}
+        self._pending_best, self._dropped, self._pending_tables = {}, [], {}
         self._events = []
         self._info = {}
         self._points = 0
@@ -428,6 +456,15 @@ class Recorder:
         if self._rows:
             out["table_rows"] = {name: {c: np.concatenate(parts) for c, parts in cols.items()}
                                  for name, cols in self._rows.items()}
+        if self._pending_tables:
+            out["tables"] = dict(self._pending_tables)
+        if self._pending_best or self._dropped:
+            out["checkpoints"] = dict(self._pending_best)
+            out["drop_checkpoints"] = list(self._dropped)
+            out.setdefault("tables", {})[BEST_TABLE] = {
+                "rank": np.arange(1, len(self._best) + 1, dtype=np.int64),
+                "epoch": np.asarray([e for _, e in self._best], dtype=np.int64),
+                "score": np.asarray([s for s, _ in self._best], dtype=np.float64)}
         return out
 
     def close(self, status: str = "complete") -> None:

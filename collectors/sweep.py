@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from epochscope.archives.sweep import MANIFEST, MANIFEST_FORMAT, read_sweep
 from epochscope.collectors.cluster import dask_client
 from epochscope.collectors.config import TrainConfig, load_config, preset
 from epochscope.collectors.design import main_effects, taguchi_points
@@ -46,7 +47,6 @@ from epochscope.errors import EpochscopeError
 
 __all__ = ["SweepResult", "SweepSpec", "load_spec", "run_sweep", "variant_name"]
 
-MANIFEST = "sweep.json"
 _SPEC_KEYS = {"name", "preset", "base", "grid", "variants", "config", "experiment", "design",
               "response", "goal"}
 DESIGNS = ("grid", "taguchi")
@@ -373,7 +373,7 @@ def _failure_reason(path: Path) -> str | None:
 def _write_manifest(path: Path, spec: SweepSpec, entries: dict[str, dict[str, Any]],
                     main_effects: dict[str, Any] | None = None) -> None:
     """Atomically (re)write the manifest: the spec, every variant's state, the main effects."""
-    data = {"format": "epochscope-sweep", "version": "1.1", "spec": spec.to_dict(),
+    data = {"format": MANIFEST_FORMAT, "version": "1.1", "spec": spec.to_dict(),
             "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "variants": list(entries.values())}
     if main_effects is not None:
@@ -384,9 +384,5 @@ def _write_manifest(path: Path, spec: SweepSpec, entries: dict[str, dict[str, An
 
 
 def read_manifest(directory: str | os.PathLike) -> dict[str, Any]:
-    """The manifest of the sweep in `directory` (used by the site builder)."""
-    path = Path(directory) / MANIFEST
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise EpochscopeError(f"cannot read sweep manifest {path}: {exc}") from None
+    """The manifest of the sweep in `directory` as a dict (archives/sweep.py reads it)."""
+    return read_sweep(directory).raw

@@ -496,7 +496,9 @@
     return { data: data, layout: layout };
   }
 
-  const KINDS = { overlay: overlay, scatter: scatter, difference: difference, paths: paths, multiples: multiples };
+  // Pack charts' kinds come from compare_packs.js; a figure with `html` is an element, not Plotly's.
+  const KINDS = Object.assign({ overlay: overlay, scatter: scatter, difference: difference, paths: paths,
+    multiples: multiples }, ES.compareKinds || {});
 
   // ------------------------------------------------------------------ drawing
   function draw(ch) {
@@ -507,8 +509,11 @@
       const fig = figure(ch);
       ch.fig = null;  // Plotly owns it now
       ES.preview.clear(ch);
-      await Plotly.react(ch.el, fig.data, fig.layout, CONFIG);
-      if (!ch.clicks && ch.el.on) { ch.el.on("plotly_click", onClick); ch.clicks = true; }
+      if (fig.html) ch.el.replaceChildren(fig.html);
+      else {
+        await Plotly.react(ch.el, fig.data, fig.layout, CONFIG);
+        if (!ch.clicks && ch.el.on) { ch.el.on("plotly_click", onClick); ch.clicks = true; }
+      }
       stats.draws++;
       if (stats.firstDraw === null) stats.firstDraw = performance.now();
       ES.preview.markPainted(stats, "firstPaint");

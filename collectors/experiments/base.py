@@ -23,6 +23,12 @@ __all__ = ["ExperimentResult", "config_from", "config_to_dict", "one_of"]
 
 C = TypeVar("C")
 
+# Seconds between the recorder's timed flushes in an experiment (each writes a journal segment
+# that consolidation reads again): a killed run keeps everything up to its last flush, at most
+# this far back. Timed by the wall clock, so on a loaded machine a shorter interval means
+# many more segments for the same run.
+FLUSH_INTERVAL = 30.0
+
 
 @dataclass
 class ExperimentResult:
@@ -158,7 +164,7 @@ def run_recorded(make_run: Callable[[], Any], config: Any, path: str | os.PathLi
             final = run.run()
         else:
             with Recorder(path, config_to_dict(config) | {"experiment": experiment},
-                          seeds=config.seeds(), overwrite=overwrite, flush_interval=10.0) as rec:
+                          seeds=config.seeds(), overwrite=overwrite, flush_interval=FLUSH_INTERVAL) as rec:
                 run.attach(rec)
                 try:
                     final = run.run()

@@ -41,6 +41,8 @@ from epochscope.errors import EpochscopeError
 
 __all__ = ["EvolutionConfig", "Search", "run_evolution"]
 
+MONITOR_ROWS = 4  # sequences (or pairs) in the validation monitor's batch
+
 
 @dataclass
 class EvolutionConfig:
@@ -146,8 +148,10 @@ class Search:
         self.step = 0
         self.max_cost = max(ACTIVATION_COST[a] for a in c.activations)
         self.telemetry: Telemetry | None = None
-        # The validation monitor's batch: half of the first validation batch, the same every time.
-        self.monitor_batch = [tuple(t[: max(1, len(t) // 2)] for t in self.task.val_batches()[0])]
+        # The validation monitor's batch: the first MONITOR_ROWS rows of the first validation
+        # batch, the same every time (a fixed small batch: the monitor runs every
+        # metrics_interval steps, the full validation once per candidate).
+        self.monitor_batch = [tuple(t[:MONITOR_ROWS] for t in self.task.val_batches()[0])]
         self.losses: list[tuple[int, float]] = []  # (step, train loss): for the spike measurements
         self.switches: list[dict[str, Any]] = []
         self.prompt = "" if self.task.last_only else self.task.decode(self.task.val_batches()[0][0][0, :16].tolist())

@@ -50,7 +50,7 @@ class Trainer:
         self.optimizer.state.clear()
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def evaluate(model: TinyLM, batches: list[tuple[Tensor, Tensor]], last_only: bool) -> tuple[float, float]:
     """(mean loss, mean accuracy) over fixed validation batches."""
     losses, accs = [], []
@@ -61,7 +61,7 @@ def evaluate(model: TinyLM, batches: list[tuple[Tensor, Tensor]], last_only: boo
     return sum(losses) / len(losses), sum(accs) / len(accs)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def sample_text(model: TinyLM, task: Any, prompt: str, n: int, seed: int,
                 temperature: float = 0.8) -> str:
     """`n` characters sampled after `prompt` (seeded, so a checkpoint always gives the same text);

@@ -549,7 +549,7 @@ def _shared_bases(variants: list[VariantData], labels: list[str],
 def _charts(inp: ChartInput) -> tuple[list[Group], dict[str, Any]]:
     groups: list[Group] = []
     page: dict[str, Any] = {}
-    for section in compare_sections():
+    for section in compare_sections(inp.variants):
         cards = []
         for chart in (get_chart(n, "compare") for n in section.charts):
             if chart.name == "difference" and len(inp.variants) != 2:
@@ -570,12 +570,14 @@ def _charts(inp: ChartInput) -> tuple[list[Group], dict[str, Any]]:
     return groups, page
 
 
-def compare_sections() -> list:
-    """The comparison page's sections: every pack's, in pack order (one layout mechanism with
-    the run report's, see generator/packs/)."""
+def compare_sections(variants: list | None = None) -> list:
+    """The comparison page's sections: every pack's (those whose `compare_applies` accepts
+    `variants`, when given), in pack order (one layout mechanism with the run report's, see
+    generator/packs/)."""
     from epochscope.generator.packs import load_packs
 
-    return [s for pack in load_packs() for s in pack.compare_sections]
+    return [s for pack in load_packs() if variants is None or pack.compare_applies(variants)
+            for s in pack.compare_sections]
 
 
 def _build(inp: ChartInput, chart: ChartDef) -> tuple[Card, dict[str, Any] | None]:

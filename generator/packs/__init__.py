@@ -22,7 +22,7 @@ __all__ = ["PACKS", "Pack", "Section", "applicable_packs", "load_packs"]
 
 # The registration list: pack modules in this package, in page order. `generic` is always
 # last (it shows what the others left).
-PACKS: list[str] = ["modular_addition", "morphogenesis", "evolution", "apoptosis", "generic"]
+PACKS: list[str] = ["modular_addition", "morphogenesis", "evolution", "apoptosis", "sweep", "generic"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,10 @@ class Pack:
     compare_columns: tuple = ()
     modules: tuple[str, ...] = ()  # modules whose @chart decorators register the pack's charts
     applies: Callable[[Bundle], bool] = field(default=lambda bundle: True)
+    # Whether its comparison sections belong on a page comparing these variants (a list of
+    # generator.compare.data.VariantData): a pack for one experiment kind shows them only
+    # when some compared run is of that kind.
+    compare_applies: Callable[[list], bool] = field(default=lambda variants: True)
     # Sections a run report puts before every other pack's (the generic metrics go first on a
     # run no pack claims, after the pack's own training curves otherwise).
     lead: bool = False

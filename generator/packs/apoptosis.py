@@ -35,7 +35,14 @@ PACK = Pack(
     name="apoptosis",
     title="Neuron apoptosis",
     sections=SECTIONS,
-    modules=("epochscope.generator.packs.step_charts", "epochscope.generator.packs.apoptosis_charts"),
+    compare_sections=(
+        Section("apo_strategies", "Apoptosis strategies", ("apo_strategies",),
+                "The experiment log's strategy table: one row per compared apoptosis run (a sweep over strategy and "
+                "rates gives one per variant), best final loss first, with the log's success criteria."),
+    ),
+    modules=("epochscope.generator.packs.step_charts", "epochscope.generator.packs.apoptosis_charts",
+             "epochscope.generator.packs.apoptosis_compare"),
     applies=applies,
+    compare_applies=lambda variants: any(v.config.get("experiment") == "apoptosis" for v in variants),
     lead=True,
 )
