@@ -126,3 +126,10 @@ def plot_point(opened: Opened, name: str, x: float, y: float | str) -> tuple[flo
              const px = xa.l2p(xa.d2l(x)), py = ya.l2p(ya.d2l(y));
              return [box.left + px, box.top + py];
            }""", [name, x, y]))
+
+
+def open_run_list(opened: Opened) -> None:
+    """Open a comparison page's run list and wait until it is filled: it is drawn on the
+    <details> element's toggle event, which the browser fires in a later task than the click."""
+    opened.page.click("#runs-panel summary")
+    opened.page.wait_for_function("document.querySelector('#run-list').children.length > 0", timeout=10000)

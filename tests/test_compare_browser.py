@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browser_helpers import check_previews, needs_chromium, open_report, settle, show
+from browser_helpers import check_previews, needs_chromium, open_report, open_run_list, settle, show
 
 from epochscope.generator.compare import render_compare
 from tests.compare_synthetic import (
@@ -105,7 +105,7 @@ def test_sorting_the_table_and_hiding_variants(browser, pages):
     # the run list hides a run on every chart: p17's group of two becomes the one run's line
     show(opened, "loss")
     assert opened.evaluate("document.getElementById('c-loss').dataset.bands") == "4"  # p17, p19 x train, test
-    opened.page.click("#runs-panel summary")
+    open_run_list(opened)
     opened.page.uncheck("#run-list input[data-v='1']")
     settle(opened)
     assert opened.evaluate("document.getElementById('c-loss').dataset.bands") == "2"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browser_helpers import needs_chromium, open_report, settle, show
+from browser_helpers import needs_chromium, open_report, open_run_list, settle, show
 
 from epochscope.generator.compare import render_compare, stats
 from tests.compare_generic import GenericSpec, generic_specs, write_generic, write_generic_sweep
@@ -223,7 +223,7 @@ def test_initial_against_best_scatter_and_run_list(browser, pages):
     text = opened.evaluate("document.getElementById('c-init_best').dataset.stats")
     assert "Spearman" in text and "Pearson" in text and "N = 12" in text
     # the run list: searchable, hides runs from every group
-    opened.page.click("#runs-panel summary")
+    open_run_list(opened)
     assert opened.evaluate("document.querySelectorAll('#run-list .run-item').length") == 12
     opened.page.fill("#run-filter", "run-0001")
     assert opened.evaluate("document.querySelectorAll('#run-list .run-item').length") == 1
@@ -285,7 +285,7 @@ def test_config_values_in_group_labels_stay_text(browser, pages):
     names = {t["name"] for t in traces(opened, "loss") if t["showlegend"]}
     assert any("&lt;/script&gt;&lt;img" in n for n in names), names  # escaped before Plotly renders it
     assert EVIL in opened.page.inner_text("#summary-groups") and EVIL in opened.page.inner_text("#variance")
-    opened.page.click("#runs-panel summary")
+    open_run_list(opened)
     assert EVIL in opened.page.inner_text("#run-list")
     assert opened.evaluate("window.__pwned") is None and opened.dialogs == []
     assert opened.evaluate("document.querySelectorAll('img[src=x]').length") == 0
