@@ -722,10 +722,19 @@
     const table = $("#summary-groups");
     if (table) {
       const head = el("tr");
-      head.appendChild(el("th", "Group", { scope: "col" }));
-      head.appendChild(el("th", "N", { scope: "col", title: "runs in the group (hidden runs left out)" }));
-      T.cfg.forEach((k) => head.appendChild(el("th", k, { scope: "col", class: "cfg" })));
-      T.cols.forEach((c) => head.appendChild(el("th", c.label, { scope: "col", title: c.title + (c.agg ? "; mean ± std over the group's runs (hover a cell for its range)" : "; not aggregated") })));
+      // Every header sorts the group rows (by the group mean where there is one; see sortGroups).
+      const sortable = (text, attrs) => {
+        const i = head.children.length;
+        const th = el("th", null, Object.assign({ scope: "col", "aria-sort": "none" }, attrs || {}));
+        const b = el("button", text, { type: "button", class: "sort-btn", title: (attrs && attrs.title) || "Sort the groups" });
+        b.addEventListener("click", () => sortGroups(i));
+        th.appendChild(b);
+        head.appendChild(th);
+      };
+      sortable("Group");
+      sortable("N", { title: "runs in the group (hidden runs left out)" });
+      T.cfg.forEach((k) => sortable(k, { class: "cfg" }));
+      T.cols.forEach((c) => sortable(c.label, { title: c.title + (c.agg ? "; mean ± std over the group's runs (hover a cell for its range)" : "; not aggregated") }));
       const body = document.createDocumentFragment();
       gs.forEach((g) => {
         const tr = groupRow(g);
@@ -749,6 +758,7 @@
       });
       $("thead", table).replaceChildren(head);
       $("tbody", table).replaceChildren(body);
+      if (st.gsort) sortGroups(st.gsort.col, st.gsort.dir);
       const one = gs.filter((g) => g.members.length === 1).length;
       const cap = el("caption", "Per group: mean ± sample std, the range [min, max] below, N runs. " +
         (one ? one + " group" + (one === 1 ? "" : "s") + " of one run: a value, no spread. " : "") +
@@ -767,6 +777,33 @@
     }
     const sum = $("#groupby-summary");
     if (sum) sum.textContent = st.groupBy.length ? st.groupBy.join(", ") : "nothing (one group)";
+  }
+
+  // Sort the group rows by header `col` (an index): a value column by its group mean, the others
+  // by their text (numbers numerically); groups without a value always last. Kept across regrouping.
+  function sortGroups(col, dir) {
+    const table = $("#summary-groups");
+    if (!table) return;
+    const head = $$("thead th", table);
+    if (col >= head.length) { st.gsort = null; return; }
+    if (!dir) dir = st.gsort && st.gsort.col === col && st.gsort.dir === "asc" ? "desc" : "asc";
+    st.gsort = { col: col, dir: dir };
+    const body = $("tbody", table);
+    const rows = Array.from(body.rows).map((tr, i) => {
+      const cell = tr.children[col];
+      const raw = cell.dataset.mean !== undefined ? cell.dataset.mean : cell.textContent.trim();
+      const has = raw !== "" && !cell.classList.contains("missing");
+      const num = has && isFinite(Number(raw)) ? Number(raw) : null;
+      return { tr: tr, i: i, has: has, num: num, text: raw };
+    });
+    const sign = dir === "asc" ? 1 : -1;
+    rows.sort((a, b) => {
+      if (a.has !== b.has) return a.has ? -1 : 1;
+      const c = a.num !== null && b.num !== null ? a.num - b.num : a.text.localeCompare(b.text, undefined, { numeric: true });
+      return c !== 0 ? sign * c : a.i - b.i;
+    });
+    rows.forEach((r) => body.appendChild(r.tr));
+    head.forEach((th, j) => th.setAttribute("aria-sort", j === col ? (dir === "asc" ? "ascending" : "descending") : "none"));
   }
 
   // Seed variance: per group, the spread of the chosen metric's best value, best epoch and final value.

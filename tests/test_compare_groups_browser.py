@@ -180,6 +180,24 @@ def test_group_rows_seed_variance_and_best_configuration(browser, pages):
         mm = next(x for x in page["metrics"] if x["name"] == name)
         score = [np.mean([mm["best"][i] for i in idx]) for idx in groups]
         assert g == (int(np.argmin(score)) if mm["direction"] == "min" else int(np.argmax(score)))
+    # the group rows sort by a value column's group mean, both ways, and keep that order on regrouping
+    col = 2 + len(page["table"]["cfg"])  # the first value column (after Group, N and the config keys)
+    means = f"""() => Array.from(document.querySelectorAll('#summary-groups tbody tr'))
+        .map(tr => Number(tr.children[{col}].dataset.mean))"""
+    header = f"#summary-groups thead th:nth-child({col + 1}) .sort-btn"
+    before = opened.evaluate(means)
+    opened.page.click(header)
+    assert opened.evaluate(means) == sorted(before)
+    opened.page.click(header)
+    assert opened.evaluate(means) == sorted(before, reverse=True)
+    assert opened.evaluate(f"document.querySelector('#summary-groups thead th:nth-child({col + 1})')"
+                           ".getAttribute('aria-sort')") == "descending"
+    # regroup by one key: the fewer, new group rows come sorted the same way
+    keys = opened.evaluate("Array.from(document.querySelectorAll('.gb-key input')).map(x => x.dataset.key)")
+    assert len(keys) >= 2, keys
+    opened.evaluate("(k) => ES.app.setGroupBy([k])", keys[0])
+    regrouped = opened.evaluate(means)
+    assert regrouped == sorted(regrouped, reverse=True) and len(regrouped) < len(before)
     assert opened.errors == []
     opened.page.close()
 
