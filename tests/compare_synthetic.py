@@ -26,6 +26,7 @@ from tests.synthetic import (
     _metrics,
     _sig,
     checkpoint_epochs,
+    trajectory_update,
 )
 
 __all__ = ["VariantSpec", "sweep_specs", "write_sweep", "write_variant"]
@@ -150,7 +151,7 @@ def _plant_anomaly(run: _VariantRun, metrics: dict, artifacts: dict, events: lis
     if "trajectory" in artifacts:  # an open arch: PC3 monotone, so the PC2/PC3 path never crosses
         s = np.linspace(0, 1, n)
         proj = np.stack([-30 * np.cos(np.pi * s), 30 * np.sin(np.pi * s) + rng.normal(0, 0.3, n), -15 * s], 1)
-        artifacts["trajectory"].per_epoch["pca"] = proj
+        artifacts["trajectory"] = trajectory_update(eps, proj, artifacts["trajectory"].per_epoch["velocity"])
     if "fourier_weights" in artifacts:  # sin of the first key frequency at a sixth of its cos
         art = artifacts["fourier_weights"]
         k = run.key_freqs[0]

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from epochscope.archives import ArtifactUpdate, BundleWriter, Segment
+from epochscope.collectors.analysis.trajectory import loop_measures, self_intersections
 
 __all__ = ["SyntheticRun", "write_synthetic_bundle", "ALL_ANALYSES", "PER_INPUT_ANALYSES"]
 
@@ -48,6 +49,21 @@ class SyntheticRun:
     def turn(self) -> int:
         return int(0.38 * self.epochs)
 
+
+
+def trajectory_update(eps: np.ndarray, proj: np.ndarray, vel: np.ndarray) -> ArtifactUpdate:
+    """A `trajectory` artifact for PC1-3 coordinates `proj`, with the crossings and loop
+    measures the analysis side stores (its own functions compute them)."""
+    hits = self_intersections(proj[:, 1:3])
+    loops = loop_measures(proj[:, 1:3])
+    return ArtifactUpdate(
+        "2", eps, {"pca": proj, "velocity": vel},
+        summary={"explained_variance_ratio": np.array([0.61, 0.14, 0.07, 0.04, 0.03]),
+                 "intersections": np.array([[eps[i], eps[j]] for i, j, _, _ in hits], dtype=np.int64).reshape(-1, 2),
+                 "intersection_points": np.array([[x, y] for _, _, x, y in hits], dtype=np.float64).reshape(-1, 2)},
+        scalars={"n_checkpoints": len(eps), "approximate": False, "self_intersects": bool(hits),
+                 "n_intersections": len(hits), "loop_area": loops["loop_area"],
+                 "excursion": loops["excursion"], "path_length": loops["path_length"]})
 
 def _sig(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
@@ -137,10 +153,7 @@ def _artifacts(run: SyntheticRun, rng: np.random.Generator,
         proj += rng.normal(0, 0.3, proj.shape)
         vel = 1e-2 * np.exp(-t / 0.01) + 4e-4 + 2e-3 * np.exp(-(((t - T) / 0.05) ** 2))
         vel[0] = np.nan
-        arts["trajectory"] = ArtifactUpdate(
-            "1", eps, {"pca": proj, "velocity": vel},
-            summary={"explained_variance_ratio": np.array([0.61, 0.14, 0.07, 0.04, 0.03])},
-            scalars={"n_checkpoints": n, "approximate": False})
+        arts["trajectory"] = trajectory_update(eps, proj, vel)
     if "cusum" in want:
         per_epoch, summary, monitors = {}, {}, {}
         all_epochs = metrics["test_loss"][0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import platform
 import resource
 
@@ -26,7 +27,12 @@ from epochscope.collectors.analysis.loss import (
     sum_directions,
 )
 from epochscope.collectors.analysis.memory import reuse_freed_memory
-from epochscope.collectors.analysis.trajectory import RowStore, pca_from_rows, turn_angles
+from epochscope.collectors.analysis.trajectory import (
+    RowStore,
+    loop_measures,
+    pca_from_rows,
+    turn_angles,
+)
 from epochscope.collectors.analysis.weights import matrix_view, singular_values, spectrum_metrics
 
 P = 17
@@ -157,6 +163,31 @@ def test_self_intersections():
     assert self_intersections(spiral) == []
     loop = np.c_[np.cos(t * 1.2), np.sin(t * 1.2)]  # more than one turn: closes and crosses
     assert len(self_intersections(loop)) >= 1
+
+
+def test_loop_measures():
+    t = np.linspace(-1.5, 1.5, 600)
+    looped = np.stack([t**2 - 1, t**3 - t], 1)  # crosses itself at t = -1, 1; that loop's area is 8/15
+    length = np.sqrt((np.diff(looped, axis=0) ** 2).sum(1)).sum()
+    m = loop_measures(looped)
+    assert m["crossings"] == 1 and m["loop_area"] == pytest.approx(8 / 15 / length**2, rel=0.01)
+    assert m["path_length"] == pytest.approx(length)
+    # a unit circle with a short tail in and out that cross once: the loop is the circle (area pi)
+    s = np.linspace(0, 2 * np.pi - 0.05, 2000)
+    circle = np.vstack([[1.0, -0.1], np.c_[np.cos(s), np.sin(s)], [1.05, 0.05]])
+    m = loop_measures(circle)
+    assert m["crossings"] == 1 and m["loop_area"] == pytest.approx(math.pi / m["path_length"] ** 2, rel=0.01)
+    assert m["path_length"] == pytest.approx(2 * math.pi + 0.16, abs=0.02)
+    s = np.linspace(0, 2 * np.pi, 400)
+    arch = np.stack([np.sin(np.pi * s / 6.5), -s], 1)
+    m = loop_measures(arch)
+    assert m["crossings"] == 0 and m["loop_area"] == 0.0 and 0 < m["excursion"] <= 1
+    # scale-, rotation- and translation-free
+    rot = np.array([[0.6, -0.8], [0.8, 0.6]])
+    assert loop_measures(7 * looped @ rot + 3)["loop_area"] == pytest.approx(loop_measures(looped)["loop_area"])
+    # no length: no area, no excursion (None, stored as JSON null)
+    assert loop_measures(np.ones((5, 2))) == {"crossings": 0, "loop_area": None, "excursion": None,
+                                              "path_length": 0.0}
 
 
 def test_trajectory_pca_velocity_curvature():

@@ -105,6 +105,13 @@ def test_artifact_shapes(analysed):
         tr = b.artifact("trajectory")
         assert tr.per_epoch("pca")[1].shape == (n, 3)
         assert isinstance(tr.scalars["self_intersects"], bool)
+        # the loop measures the comparison page shows are stored here, from the stored path
+        from epochscope.collectors.analysis.trajectory import loop_measures
+
+        loops = loop_measures(tr.per_epoch("pca")[1][:, 1:3])
+        for key in ("loop_area", "excursion", "path_length"):
+            assert tr.scalars[key] == pytest.approx(loops[key])
+        assert tr.summary("intersection_points").shape == (tr.scalars["n_intersections"], 2)
         assert len(tr.summary("explained_variance_ratio")) >= 3
         cu = b.artifact("cusum")
         assert "grad_pos" in cu.names and "val_neg" in cu.names

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 import re
 import zlib
 from pathlib import Path
@@ -19,12 +18,7 @@ from epochscope.errors import EpochscopeError
 from epochscope.generator import render_report
 from epochscope.generator.charts import known_charts
 from epochscope.generator.compare import build_comparison, render_compare
-from epochscope.generator.compare.data import (
-    crossings,
-    decimate,
-    loop_measures,
-    robust_z,
-)
+from epochscope.generator.compare.data import decimate, robust_z
 from epochscope.generator.help import COMPARE_HELP
 from tests.compare_synthetic import (
     VariantSpec,
@@ -167,32 +161,6 @@ def test_robust_z_rule():
     assert abs(robust_z([1.0, 1.0, 1.0, 1.0, 0.999], floor=0.01)[-1]) < 3.5
 
 
-def test_loop_measures_and_crossings():
-    t = np.linspace(-1.5, 1.5, 600)
-    looped = np.stack([t**2 - 1, t**3 - t], 1)  # crosses itself at t = -1, 1; that loop's area is 8/15
-    length = np.sqrt((np.diff(looped, axis=0) ** 2).sum(1)).sum()
-    m = loop_measures(looped)
-    assert m["crossings"] == 1 and m["loop_area"] == pytest.approx(8 / 15 / length**2, rel=0.01)
-    s = np.linspace(0, 2 * np.pi, 400)
-    assert 4 * math.pi * 0.25 / (2 * math.pi) ** 2 == pytest.approx(1 / (4 * math.pi))  # the circle's value
-    arch = np.stack([np.sin(np.pi * s / 6.3), -s], 1)
-    m = loop_measures(arch)
-    assert m["crossings"] == 0 and m["loop_area"] == 0.0 and 0 < m["excursion"] <= 1
-    # scale-, rotation- and translation-free
-    rot = np.array([[0.6, -0.8], [0.8, 0.6]])
-    m2 = loop_measures(7 * looped @ rot + 3)
-    assert m2["loop_area"] == pytest.approx(loop_measures(looped)["loop_area"])
-
-
-def test_crossings_agree_with_the_trajectory_analysis():
-    from epochscope.collectors.analysis.trajectory import self_intersections
-
-    rng = np.random.default_rng(1)
-    for _ in range(5):
-        path = np.cumsum(rng.normal(size=(40, 2)), axis=0)
-        assert crossings(path) == self_intersections(path)
-
-
 def test_decimate_keeps_ends_and_spikes():
     x = np.arange(10_000)
     y = np.ones(10_000)
@@ -290,7 +258,7 @@ def test_metrics_only_and_different_p_are_compared_on_what_they_share(sweep, tmp
 def test_shared_pca_basis_for_identical_shapes_only(weighted):
     """The analysis side fits the basis and stores it in the bundles; the page only reads it."""
     from epochscope.collectors.analysis.shared_basis import shared_basis, store_shared_bases
-    from epochscope.collectors.analysis.trajectory import shared_pca_basis
+    from epochscope.collectors.analysis.trajectory import self_intersections, shared_pca_basis
 
     before = build_comparison(weighted)
     assert before.page["charts"]["pca_shared"]["status"] == "unavailable"
@@ -312,9 +280,47 @@ def test_shared_pca_basis_for_identical_shapes_only(weighted):
         epochs, coords = direct.runs[name]
         assert np.array_equal(fitted[i][0], epochs)
         assert np.allclose(fitted[i][1], coords, rtol=1e-4, atol=1e-4 * np.abs(coords).max())
-        assert c.column("shared_crossings")[i].sort == len(crossings(coords[:, 1:3]))
+        assert c.column("shared_crossings")[i].sort == len(self_intersections(coords[:, 1:3]))
     assert c.column("shared_crossings")[3].text == "–"
     assert "no other variant has its parameter shapes" in c.column("shared_crossings")[3].tip
+
+
+def test_bundles_analysed_by_earlier_versions_say_what_is_missing(weighted, tmp_path):
+    """Crossings and loop measures are read, never computed: a trajectory (v1) or a shared
+    basis (v1) stored without them leaves the cells empty with the reason, until the
+    analysis side stores them again."""
+    import shutil
+
+    from epochscope.archives import ArtifactUpdate, BundleWriter, Segment
+    from epochscope.collectors.analysis.shared_basis import store_shared_bases
+
+    paths = [Path(shutil.copy(p, tmp_path / p.name)) for p in weighted[:3]]
+    store_shared_bases(paths)  # stored already when an earlier test stored it in the originals
+    with open_bundle(paths[0]) as b:
+        art = next(n for n in b.artifact_names if n.startswith("shared_pca."))
+        old = b.artifact(art)
+        epochs, coords = old.per_epoch("coords")
+        scalars = {k: v for k, v in old.scalars.items() if k != "n_crossings"}
+        tr = b.artifact("trajectory")
+        te, pca = tr.per_epoch("pca")
+        tr_scalars = {k: v for k, v in tr.scalars.items() if k not in ("loop_area", "excursion", "path_length")}
+    with BundleWriter(paths[0], create=False) as w:  # as versions 1 wrote them
+        w.write(Segment(artifacts={
+            art: ArtifactUpdate("1", epochs, {"coords": coords}, scalars=scalars, replace=True),
+            "trajectory": ArtifactUpdate("1", te, {"pca": pca}, scalars=tr_scalars, replace=True)}))
+        w.consolidate()
+    c = build_comparison(paths)
+    cell = c.column("shared_crossings")[0]
+    assert cell.text == "–" and "stored by an earlier version" in cell.tip
+    assert c.column("shared_crossings")[1].sort is not None
+    for key in ("loop_area", "excursion"):
+        assert c.column(key)[0].text == "–" and "version 1, which predates the loop measures" in c.column(key)[0].tip
+        assert c.column(key)[1].sort is not None
+    assert c.column("self_intersects")[0].sort == tr_scalars["n_intersections"]  # v1 stored the count
+    # `epochscope compare` (store_shared_bases) fits the outdated basis again
+    again = store_shared_bases(paths)
+    assert again[0]["stored"] is True
+    assert build_comparison(paths).column("shared_crossings")[0].sort is not None
 
 
 def test_no_weights_means_no_shared_basis_and_a_note(cmp):

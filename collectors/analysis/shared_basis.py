@@ -4,8 +4,10 @@ run's bundle, where comparison pages read it (the generator only reads).
 Runs whose checkpoints hold model tensors of identical shapes get one PCA basis fitted on all
 their checkpoints together (`trajectory.shared_pca_basis` defines it); each member's bundle
 receives an artifact `shared_pca.<basis id>` with its per-checkpoint coordinates on PC1-3
-(`coords`), and as scalars the basis id, the members' names, the explained-variance ratios
-and the layout. The id depends only on the members (names, checkpoint epochs) and their
+(`coords`), the crossings of its PC2/PC3 path in that basis (summary `crossing_points`
+[K, 2] and `crossing_epochs` [K, 2], the start epochs of both segments; scalar
+`n_crossings`), and as scalars the basis id, the members' names, the explained-variance
+ratios and the layout. The id depends only on the members (names, checkpoint epochs) and their
 tensor shapes, so storing the same basis again is skipped, and a run can belong to several
 bases (its sweep's and the whole site's).
 
@@ -29,7 +31,7 @@ from epochscope.errors import EpochscopeError
 __all__ = ["ARTIFACT_PREFIX", "shared_basis", "store_shared_bases", "store_site_bases", "weights_layout"]
 
 ARTIFACT_PREFIX = "shared_pca."
-VERSION = "1"
+VERSION = "2"  # 2: each member's crossings in the basis
 
 Layout = list[tuple[str, tuple[int, ...]]]
 
@@ -118,6 +120,8 @@ def store_shared_bases(paths: Sequence[str | os.PathLike], *,
     tensor shapes; return one record per basis ({"id", "members", "stored"}). A basis already
     stored in every member is not fitted again. Runs without weights, and groups that cannot
     be fitted, are skipped (with a line to `note`)."""
+    from epochscope.collectors.analysis.trajectory import self_intersections
+
     say = note or (lambda _line: None)
     by_layout: dict[str, tuple[Layout, list[tuple[Path, str, list[int]]]]] = {}
     for p in dict.fromkeys(Path(x).resolve() for x in paths):
@@ -141,7 +145,7 @@ def store_shared_bases(paths: Sequence[str | os.PathLike], *,
         have = 0
         for p, _, _ in members:
             with open_bundle(p) as b:
-                have += art in b.artifact_names
+                have += art in b.artifact_names and b.artifact(art).version == VERSION
         if have == len(members):
             out.append({"id": bid, "members": [str(p) for p, _, _ in members], "stored": False})
             continue
@@ -160,11 +164,16 @@ def store_shared_bases(paths: Sequence[str | os.PathLike], *,
             coords = np.asarray(coords, dtype=np.float64)
             if coords.ndim != 2 or coords.shape[1] < 3 or len(epochs) < 2:
                 continue
+            epochs = np.asarray(epochs, dtype=np.int64)
+            hits = self_intersections(coords[:, 1:3])
+            summary = {"crossing_points": np.asarray([[x, y] for _, _, x, y in hits], dtype=np.float64).reshape(-1, 2),
+                       "crossing_epochs": np.asarray([[epochs[i], epochs[j]] for i, j, _, _ in hits],
+                                                     dtype=np.int64).reshape(-1, 2)}
             try:
                 with BundleWriter(p, create=False) as w:
                     w.write(Segment(artifacts={art: ArtifactUpdate(
-                        VERSION, np.asarray(epochs, dtype=np.int64), {"coords": coords[:, :3]},
-                        scalars=scalars, replace=True)}))
+                        VERSION, epochs, {"coords": coords[:, :3]}, summary=summary,
+                        scalars={**scalars, "n_crossings": len(hits)}, replace=True)}))
                     w.consolidate()
             except EpochscopeError as exc:
                 say(f"shared basis: {p} not updated ({exc})")

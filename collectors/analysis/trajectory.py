@@ -16,6 +16,10 @@ checkpoints changes, since the PCA basis depends on all of them):
 - self-intersection: whether the path of (PC2, PC3) crosses itself (research notes
   2026-02-11: a closed loop in all normal runs, open in the anomalous one); every crossing of
   two non-adjacent segments is listed (`intersections`: the start epochs of both segments).
+- loop measures (`loop_measures`, scalars `loop_area`, `excursion`, `path_length`): the
+  largest loop's area / L^2 and the farthest distance from the start / L of the PC2/PC3 path
+  (L its length), free of scale, rotation and position, so paths from different PCA bases
+  compare (the comparison page's columns).
 
 `shared_pca_basis` fits one basis over the checkpoints of several bundles so their
 trajectories can be compared on the same axes.
@@ -27,6 +31,7 @@ the artifact then says `approximate: true`.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +44,7 @@ __all__ = [
     "RowStore",
     "SharedPCA",
     "Trajectory",
+    "loop_measures",
     "pca_from_rows",
     "self_intersections",
     "shared_pca_basis",
@@ -208,11 +214,37 @@ def self_intersections(path: np.ndarray) -> list[tuple[int, int, float, float]]:
     return found
 
 
+def loop_measures(path: np.ndarray) -> dict[str, float | None]:
+    """Measures of a 2-D path that do not depend on its scale, rotation or position:
+    `crossings`, `loop_area` (the largest loop's area / L^2, L = path length; a circle
+    traversed once gives 1/(4 pi) = 0.080), `excursion` (the farthest distance from the start
+    / L) and `path_length` (L). Area and excursion are None for a path of no length.
+
+    A loop is the part of the path between the two segments of a crossing, closed at the
+    crossing point; its area is the shoelace area of that polygon.
+    """
+    pts = np.asarray(path, dtype=np.float64)
+    pts = pts[np.all(np.isfinite(pts), axis=1)] if pts.ndim == 2 else pts.reshape(0, 2)
+    if len(pts) < 2:
+        return {"crossings": 0, "loop_area": None, "excursion": None, "path_length": 0.0}
+    length = float(np.sqrt((np.diff(pts, axis=0) ** 2).sum(1)).sum())
+    hits = self_intersections(pts)
+    best = 0.0
+    for i, j, x, y in hits:
+        poly = np.vstack([[x, y], pts[i + 1 : j + 1], [x, y]])
+        area = 0.5 * abs(float(np.dot(poly[:-1, 0], poly[1:, 1]) - np.dot(poly[1:, 0], poly[:-1, 1])))
+        best = max(best, area)
+    far = float(np.sqrt(((pts - pts[0]) ** 2).sum(1)).max())
+    if not length > 0 or not math.isfinite(length):
+        return {"crossings": len(hits), "loop_area": None, "excursion": None, "path_length": 0.0}
+    return {"crossings": len(hits), "loop_area": best / length**2, "excursion": far / length, "path_length": length}
+
+
 class Trajectory(Analyzer):
     """PCA of the parameter trajectory, velocity, curvature and PC2/PC3 self-intersection."""
 
     name = "trajectory"
-    version = "1"
+    version = "2"  # 2: loop measures (loop_area, excursion, path_length)
     consumes = "trajectory"
     description = (
         "Parameter-trajectory PCA over checkpoints (PC1-3, explained variance), "
@@ -242,6 +274,7 @@ class Trajectory(Analyzer):
             [[epochs[i], epochs[j]] for i, j, _, _ in crossings], dtype=np.int64
         ).reshape(-1, 2)
         points = np.asarray([[x, y] for _, _, x, y in crossings], dtype=np.float64).reshape(-1, 2)
+        loops = loop_measures(pca.coords[:, 1:3])
         return Output(
             epochs=epochs,
             per_epoch={
@@ -265,6 +298,9 @@ class Trajectory(Analyzer):
                 "n_params": int(sum(int(np.prod(s)) for _, s in layout)),
                 "approximate": bool(approximate),
                 "n_checkpoints": int(len(epochs)),
+                "loop_area": loops["loop_area"],
+                "excursion": loops["excursion"],
+                "path_length": loops["path_length"],
             },
         )
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from epochscope.generator.charts import ChartDef, add_chart
 from epochscope.generator.compare import stats
-from epochscope.generator.compare.data import DISPLAY_POINTS, Series, VariantData, crossings
+from epochscope.generator.compare.data import DISPLAY_POINTS, Series, VariantData
 from epochscope.generator.compare.stats import decimate
 from epochscope.generator.context import Unavailable
 from epochscope.generator.encode import ArrayStore
@@ -248,17 +248,22 @@ def _clustered(inp: ChartInput) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------- trajectories
 
+def _cross_points(points: np.ndarray | None) -> list[list[float]]:
+    """Stored PC2/PC3 crossing points (analysis side) as the page's [[x, y], ...]."""
+    if points is None:
+        return []
+    return [[round(float(x), 6), round(float(y), 6)] for x, y in np.asarray(points, dtype=np.float64).reshape(-1, 2)]
+
+
 def _pca_shared(inp: ChartInput) -> dict[str, Any]:
     if not inp.shared:
         raise Unavailable(inp.shared_reason or "no two variants share a parameter layout")
     groups, options = [], []
     for g, group in enumerate(inp.shared):
         runs = []
-        for v, epochs, coords in group["runs"]:
-            hits = crossings(coords[:, 1:3])
+        for v, epochs, coords, points in group["runs"]:
             runs.append({"v": v, "epochs": inp.store.add_int(epochs),
-                         "pc": inp.store.add_float(coords, floor=0.0),
-                         "cross": [[round(x, 6), round(y, 6)] for _, _, x, y in hits]})
+                         "pc": inp.store.add_float(coords, floor=0.0), "cross": _cross_points(points)})
         groups.append({"runs": runs, "evr": [float(f"{r:.6g}") for r in group["evr"]]})
         for proj, label in (([1, 2], "PC2 vs PC3"), ([0, 1], "PC1 vs PC2")):
             options.append({"label": f"{label} · basis of {_names(inp, group['members'])}", "group": g, "proj": proj})
@@ -272,12 +277,12 @@ def _pca_runs(inp: ChartInput) -> dict[str, Any]:
             missing.append(v)
             continue
         epochs, coords = var.pca
-        hits = crossings(coords[:, 1:3])
-        n = len(hits)
+        n = var.facts.get("self_intersects")
+        title = ("crossings not stored" if n is None else
+                 f"{n} crossing{'s' if n != 1 else ''}" if n else "open: no crossing")
         panels.append({"v": v, "x": inp.store.add_float(coords[:, 1], floor=0.0),
                        "y": inp.store.add_float(coords[:, 2], floor=0.0), "epochs": inp.store.add_int(epochs),
-                       "cross": [[round(x, 6), round(y, 6)] for _, _, x, y in hits],
-                       "title": f"{n} crossing{'s' if n != 1 else ''}" if n else "open: no crossing"})
+                       "cross": _cross_points(var.pca_cross), "title": title})
     if not panels:
         raise Unavailable("no variant has the trajectory analysis")
     return {"panels": panels, "mode": "path", "xTitle": "PC2", "yTitle": "PC3", "missing": _names(inp, missing)}

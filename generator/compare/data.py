@@ -5,8 +5,9 @@ numbers of the summary table, every time series it can overlay, the per-variant 
 the small multiples, the trajectory) into a `VariantData`, then closes the bundle; the rest
 of the comparison works on these plain numpy values. Nothing here knows HTML.
 
-Also here, because they define what the page's numbers mean: the PC2/PC3 loop measures
-(`loop_measures`, `crossings`). The statistics of the table and bands are in `stats`.
+The PC2/PC3 crossings and loop measures are the analysis side's (the `trajectory` analyzer
+and the stored shared bases); this only reads them. The statistics of the table and bands
+are in `stats`.
 """
 
 from __future__ import annotations
@@ -40,9 +41,7 @@ __all__ = [
     "Z_LIMIT",
     "Series",
     "VariantData",
-    "crossings",
     "decimate",
-    "loop_measures",
     "read_variant",
     "read_variants",
     "robust_z",
@@ -78,6 +77,7 @@ class VariantData:
     spectrum: dict[str, Any] | None = None  # W_E Fourier norms at the last analysed epoch
     clusters: dict[str, Any] | None = None  # neurons per frequency cluster, last epoch
     pca: tuple[np.ndarray, np.ndarray] | None = None  # (epochs, [N, 3]) own basis
+    pca_cross: np.ndarray | None = None  # [K, 2] stored PC2/PC3 crossing points (None: not stored)
     layout: list[tuple[str, tuple[int, ...]]] | None = None  # model tensor shapes
     weights_reason: str = ""  # why the checkpoints cannot join a shared basis
     run: RunFacts | None = None  # the run's headline facts (generator/facts.py)
@@ -87,69 +87,11 @@ class VariantData:
     initial: dict[str, float] = field(default_factory=dict)  # metric name -> first finite value
     # shared PCA bases stored in the bundle: basis id -> (epochs, coords [N, 3], evr, member names)
     bases: dict[str, tuple[np.ndarray, np.ndarray, list[float], list[str]]] = field(default_factory=dict)
+    # basis id -> this run's stored PC2/PC3 crossing points [K, 2] in it (absent: not stored)
+    bases_cross: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------- statistics
-
-def crossings(path: np.ndarray) -> list[tuple[int, int, float, float]]:
-    """Proper crossings of non-adjacent segments of a 2-D polyline [N, 2]: (i, j, x, y),
-    segment i (points i..i+1) crosses segment j > i + 1 at (x, y).
-
-    The same rule as the trajectory analysis' `self_intersections` (touching and collinear
-    overlaps do not count), without importing the analysis package (and torch).
-    """
-    pts = np.asarray(path, dtype=np.float64)
-    n = len(pts)
-    found: list[tuple[int, int, float, float]] = []
-    if n < 4:
-        return found
-    ok = np.all(np.isfinite(pts), axis=1)
-    a, b = pts[:-1], pts[1:]
-    seg_ok = ok[:-1] & ok[1:]
-
-    def orient(p: np.ndarray, q: np.ndarray, r: np.ndarray) -> np.ndarray:
-        return (q[..., 0] - p[..., 0]) * (r[..., 1] - p[..., 1]) - (q[..., 1] - p[..., 1]) * (r[..., 0] - p[..., 0])
-
-    for i in range(n - 3):
-        if not seg_ok[i]:
-            continue
-        j = np.arange(i + 2, n - 1)
-        p1, p2, p3, p4 = a[i], b[i], a[j], b[j]
-        d1, d2 = orient(p3, p4, p1), orient(p3, p4, p2)
-        d3, d4 = orient(p1, p2, p3), orient(p1, p2, p4)
-        hit = (d1 * d2 < 0) & (d3 * d4 < 0) & seg_ok[j]
-        for jj, e1, e2 in zip(j[hit], d1[hit], d2[hit], strict=True):
-            t = e1 / (e1 - e2)
-            x, y = p1 + t * (p2 - p1)
-            found.append((i, int(jj), float(x), float(y)))
-    return found
-
-
-def loop_measures(path: np.ndarray) -> dict[str, float]:
-    """Measures of a 2-D path that do not depend on its scale, rotation or position (so
-    paths from different PCA bases compare): crossings, the largest loop's area / L^2
-    (L = path length; a circle traversed once gives 1/(4 pi) = 0.080), and the farthest
-    distance from the start / L (how far the excursion went relative to the whole path).
-
-    A loop is the part of the path between the two segments of a crossing, closed at the
-    crossing point; its area is the shoelace area of that polygon.
-    """
-    pts = np.asarray(path, dtype=np.float64)
-    pts = pts[np.all(np.isfinite(pts), axis=1)]
-    if len(pts) < 2:
-        return {"crossings": 0, "loop_area": math.nan, "excursion": math.nan, "length": 0.0}
-    length = float(np.sqrt((np.diff(pts, axis=0) ** 2).sum(1)).sum())
-    hits = crossings(pts)
-    best = 0.0
-    for i, j, x, y in hits:
-        poly = np.vstack([[x, y], pts[i + 1: j + 1], [x, y]])
-        area = 0.5 * abs(float(np.dot(poly[:-1, 0], poly[1:, 1]) - np.dot(poly[1:, 0], poly[:-1, 1])))
-        best = max(best, area)
-    far = float(np.sqrt(((pts - pts[0]) ** 2).sum(1)).max())
-    if length <= 0:
-        return {"crossings": len(hits), "loop_area": math.nan, "excursion": math.nan, "length": 0.0}
-    return {"crossings": len(hits), "loop_area": best / length**2, "excursion": far / length, "length": length}
-
 
 # ----------------------------------------------------------------------------- reading
 
@@ -496,18 +438,28 @@ def _trajectory_facts(ctx: BuildContext, v: VariantData) -> None:
         return
     epochs, coords = got[0], np.asarray(got[1], dtype=np.float64)
     v.pca = (epochs, coords[:, :3])
-    m = loop_measures(coords[:, 1:3])
-    scalars = ctx.bundle.artifact(src.TRAJECTORY).scalars
+    art = ctx.bundle.artifact(src.TRAJECTORY)
+    scalars = art.scalars
+    points = ctx.optional_summary(src.TRAJECTORY, src.PCA_CROSSING_POINTS)
+    if points is not None and points.size % 2 == 0:
+        v.pca_cross = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     n = scalars.get("n_intersections")
-    n = int(n) if isinstance(n, (int, float)) and not isinstance(n, bool) else m["crossings"]
-    v.facts["self_intersects"] = n
-    v.details["self_intersects"] = (f"{n} crossing{'s' if n != 1 else ''} of the PC2/PC3 path in the run's own "
-                                    f"PCA basis ({len(epochs)} checkpoints)")
+    if isinstance(n, (int, float)) and not isinstance(n, bool):
+        n = int(n)
+        v.facts["self_intersects"] = n
+        v.details["self_intersects"] = (f"{n} crossing{'s' if n != 1 else ''} of the PC2/PC3 path in the run's own "
+                                        f"PCA basis ({len(epochs)} checkpoints)")
+    else:
+        v.missing["self_intersects"] = "the trajectory analysis stored no crossing count"
     for key in ("loop_area", "excursion"):
-        if math.isfinite(m[key]):
-            v.facts[key] = m[key]
-        else:
+        value = scalars.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            v.facts[key] = float(value)
+        elif key in scalars or "path_length" in scalars:
             v.missing[key] = "the PC2/PC3 path has no length"
+        else:
+            v.missing[key] = (f"stored by trajectory analysis version {art.version}, which predates the loop "
+                              "measures: `epochscope analyze` brings it up to date")
 
 
 def _weights_layout(bundle: Bundle, v: VariantData) -> None:
@@ -550,5 +502,10 @@ def _stored_bases(bundle: Bundle, v: VariantData) -> None:
         if coords.ndim != 2 or coords.shape[1] < 3 or len(epochs) < 2:
             continue
         evr = [float(x) for x in (art.scalars.get("explained_variance_ratio") or [])][:3]
-        v.bases[str(art.scalars.get("basis") or name.removeprefix(src.SHARED_PCA_PREFIX))] = (
-            np.asarray(epochs, dtype=np.int64), coords[:, :3], evr, [str(m) for m in art.scalars.get("members") or []])
+        bid = str(art.scalars.get("basis") or name.removeprefix(src.SHARED_PCA_PREFIX))
+        v.bases[bid] = (np.asarray(epochs, dtype=np.int64), coords[:, :3], evr,
+                        [str(m) for m in art.scalars.get("members") or []])
+        if "crossing_points" in art.summary_names:  # basis version 2 on
+            points = np.asarray(art.summary("crossing_points"), dtype=np.float64)
+            if points.size % 2 == 0:
+                v.bases_cross[bid] = points.reshape(-1, 2)

@@ -38,7 +38,7 @@ from epochscope.generator.compare.charts import (
     Absent,
     ChartInput,
 )
-from epochscope.generator.compare.data import VariantData, crossings, read_variants
+from epochscope.generator.compare.data import VariantData, read_variants
 from epochscope.generator.compare.stats import Z_LIMIT, robust_z
 from epochscope.generator.compare.table import Cell, Column, Row, metric_columns
 from epochscope.generator.context import Unavailable
@@ -517,9 +517,14 @@ def _shared_bases(variants: list[VariantData], labels: list[str],
         runs = []
         for i in members:
             epochs, coords, evr, _ = variants[i].bases[bid]
-            runs.append((i, epochs, coords))
-            variants[i].facts["shared_crossings"] = len(crossings(coords[:, 1:3]))
+            points = variants[i].bases_cross.get(bid)
+            runs.append((i, epochs, coords, points))
             others = len(variants[i].bases[bid][3]) - 1
+            if points is None:
+                variants[i].missing["shared_crossings"] = ("the shared basis was stored by an earlier version, "
+                                                           "without its crossings: `epochscope compare` stores it again")
+                continue
+            variants[i].facts["shared_crossings"] = len(points)
             variants[i].details["shared_crossings"] = (f"in the basis shared with {others} other run"
                                                        f"{'s' if others != 1 else ''} ({len(epochs)} checkpoints)")
         placed.update(members)
@@ -536,7 +541,7 @@ def _shared_bases(variants: list[VariantData], labels: list[str],
                   "no two variants have checkpoints with model weights of identical shapes"
                   if by_layout else "no variant has checkpoints with model weights")
     for v in variants:
-        if "shared_crossings" not in v.facts:
+        if "shared_crossings" not in v.facts and "shared_crossings" not in v.missing:
             v.missing["shared_crossings"] = ("not in a shared basis: " + (
                 v.weights_reason if v.layout is None else
                 "no other variant has its parameter shapes" if not any(v.layout == o.layout for o in variants if o is not v)
