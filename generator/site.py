@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from markupsafe import Markup
 
@@ -122,8 +123,11 @@ def build_site(bundles_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
             compared_in.setdefault(m["path"], []).append(cpage)
     for row in good:
         page = report_page(row["path"])
-        nav = _nav(out / page, out) + [(_compare_title(cpage, comparisons[cpage]), _rel(out / cpage, out / page))
-                                       for cpage in compared_in.get(row["path"], [])]
+        # "#run=" names this run on the comparison page by its report link there (marked, widest line).
+        nav = _nav(out / page, out) + [
+            (_compare_title(cpage, comparisons[cpage]),
+             f"{_rel(out / cpage, out / page)}#run={quote(_rel(out / page, out / cpage), safe='')}")
+            for cpage in compared_in.get(row["path"], [])]
         key = _page_key("report", __version__, layout_key, row["content_hash"], plotly, nav)
         render(page, key, lambda target, row=row, nav=nav: (
             make_parent(target),

@@ -26,7 +26,8 @@
   const GRID = page.gridLimit || 400;
   const LEGEND_MAX = 12;  // more groups than this: no legend (the group list names them)
   const st = { align: "epoch", logy: new Set(), sel: {}, sort: null, hidden: new Set(),
-    groupBy: (page.groupBy || []).slice(), band: "std", members: false, rows: "runs", varMetric: 0 };
+    groupBy: (page.groupBy || []).slice(), band: "std", members: false, rows: "runs", varMetric: 0,
+    focus: null };  // focus: the run a report linked here from (#run=<its report's href>)
   let groupCache = null;
   const charts = {};
   // firstPaint: the first chart is on screen (a preview or the real one); firstInteractive: the
@@ -69,6 +70,11 @@
     if (h.has("band")) out.band = ["std", "minmax", "sem"].indexOf(h.get("band")) >= 0 ? h.get("band") : "std";
     if (h.has("members")) out.members = h.get("members") === "1";
     if (h.has("rows")) out.rows = h.get("rows") === "groups" ? "groups" : "runs";
+    if (h.has("run")) {
+      const want = h.get("run");
+      const v = V.findIndex((x) => !!x.href && x.href.split("#")[0] === want);
+      if (v >= 0) out.focus = v;
+    }
     return out;
   }
 
@@ -84,6 +90,7 @@
     h.set("band", st.band);
     if (st.members) h.set("members", "1");
     if (st.rows === "groups") h.set("rows", "groups");
+    if (st.focus !== null && V[st.focus].href) h.set("run", V[st.focus].href.split("#")[0]);
     const text = "#" + h.toString().replace(/%2C/g, ",").replace(/%3A/g, ":");
     if (location.hash !== text) history.replaceState(null, "", text);
   }
@@ -113,7 +120,22 @@
   }
 
   function width(v) {
-    return V[v].emph ? 2.6 : 1.5;
+    return v === st.focus ? 3.4 : V[v].emph ? 2.6 : 1.5;
+  }
+
+  // The run a report linked here from: its row marked and scrolled to, its lines drawn widest.
+  function markFocus(announce) {
+    $$("#summary tbody tr[data-v]").forEach((tr) => {
+      const on = Number(tr.dataset.v) === st.focus;
+      tr.classList.toggle("is-focus", on);
+      if (on) tr.setAttribute("aria-current", "true"); else tr.removeAttribute("aria-current");
+    });
+    const g = st.focus === null ? null : groupOf()[st.focus];
+    $$("#groups-table tbody tr[data-g]").forEach((tr) => tr.classList.toggle("is-focus", !!g && tr.dataset.g === String(g.id)));
+    if (st.focus === null) return;
+    const row = $("#summary tbody tr[data-v=\"" + st.focus + "\"]");
+    if (row && st.rows === "runs") row.scrollIntoView({ block: "nearest" });
+    if (announce) toast("Marked: " + V[st.focus].label + (g ? " (group " + g.label + ")" : " (hidden)"));
   }
 
   // ------------------------------------------------------------------ groups and bands
@@ -777,6 +799,7 @@
     }
     const sum = $("#groupby-summary");
     if (sum) sum.textContent = st.groupBy.length ? st.groupBy.join(", ") : "nothing (one group)";
+    if (st.focus !== null) markFocus(false);
   }
 
   // Sort the group rows by header `col` (an index): a value column by its group mean, the others
@@ -966,6 +989,11 @@
     if (gChanged || hChanged) jobs.push(regroupAll());
     if (s.align && s.align !== st.align) { st.align = s.align; jobs.push(refresh((ch) => ch.alignable)); }
     if (s.sort) sortBy(s.sort.col, s.sort.dir);
+    if (s.focus !== undefined && s.focus !== st.focus) {
+      st.focus = s.focus;
+      jobs.push(refresh(() => true));
+      markFocus(true);
+    }
     sync();
     return Promise.all(jobs);
   }
@@ -977,7 +1005,7 @@
 
   async function start() {
     const s = readHash();
-    ["align", "logy", "sel", "hidden", "groupBy", "band", "members", "rows"].forEach((k) => {
+    ["align", "logy", "sel", "hidden", "groupBy", "band", "members", "rows", "focus"].forEach((k) => {
       if (s[k] !== undefined) st[k] = s[k];
     });
     wire();
@@ -985,6 +1013,7 @@
     syncRunList();
     sync();
     if (s.sort) sortBy(s.sort.col, s.sort.dir);
+    if (st.focus !== null) markFocus(true);
     observe();
     if (!Object.values(charts).some((ch) => ch.status === "ok")) {  // nothing to draw: the page is complete
       ES.preview.markPainted(stats, "firstPaint");

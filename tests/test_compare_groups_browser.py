@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import pytest
@@ -230,6 +231,39 @@ def test_row_and_curve_links_open_the_report_at_the_epoch(browser, pages):
     opened.page.wait_for_url(re.compile(r".*/site/runs/run-\d{4}\.html#epoch=\d+$"), timeout=10000)
     assert opened.page.url.endswith(f"/site/runs/run-{run:04d}.html#epoch={round(epoch)}")
     assert opened.blocked == []
+    opened.page.close()
+
+
+def test_a_report_link_marks_its_run_on_the_comparison(browser, pages):
+    """A report's "Compared: ..." link carries #run=<its report's href on that page>: the row is
+    marked and scrolled to, its group row too, and its lines are drawn widest."""
+    run = quote("../runs/run-0005.html", safe="")
+    opened = open_report(browser, pages["g12"], hash=f"#g=lr,width,seed&run={run}")
+    marked = opened.evaluate("""() => Array.from(document.querySelectorAll('#summary tbody tr.is-focus'))
+        .map(tr => [tr.dataset.v, tr.getAttribute('aria-current')])""")
+    assert marked == [["5", "true"]]
+    assert opened.evaluate("ES.app.state.focus") == 5
+    show(opened, "accuracy")
+    widths = opened.evaluate("""() => document.getElementById('p-accuracy').data
+        .filter(t => t.esRun !== undefined).map(t => [t.esRun, t.line.width])""")
+    assert {w for r, w in widths if r == 5} == {3.4} and all(w < 3.4 for r, w in widths if r != 5), widths
+    # the group rows mark the group it is in; the hash keeps the run when the state changes
+    opened.evaluate("ES.app.setRows('groups')")
+    settle(opened)
+    groups = opened.evaluate("Array.from(document.querySelectorAll('#summary-groups tbody tr.is-focus')).length")
+    assert groups == 1
+    assert f"run={run}" in opened.page.url
+    # another report's link, same page: the mark moves
+    opened.page.evaluate("(h) => { location.hash = h; }", f"#g=lr,width,seed&run={quote('../runs/run-0002.html', safe='')}")
+    opened.page.wait_for_function("ES.app.state.focus === 2")
+    marked = opened.evaluate("Array.from(document.querySelectorAll('#summary tbody tr.is-focus')).map(tr => tr.dataset.v)")
+    assert marked == ["2"]
+    # a link to a run that is not on the page marks nothing and breaks nothing
+    opened.page.close()
+    opened = open_report(browser, pages["g12"], hash="#run=..%2Fruns%2Fnot-here.html")
+    assert opened.evaluate("ES.app.state.focus") is None
+    assert opened.evaluate("document.querySelectorAll('tr.is-focus').length") == 0
+    assert opened.errors == [] and opened.blocked == []
     opened.page.close()
 
 

@@ -76,7 +76,9 @@ def test_changed_added_and_removed_bundles_rebuild_only_what_changed(tmp_path):
     assert "runs/sw/a.html" in result.skipped
     # each report links back to the comparison page it appears on
     html = (site / "runs" / "sw" / "a.html").read_text()
-    assert 'href="../../compare/sw.html">Compared: sweep sw</a>' in html
+    # ... naming this run there by its report's link on that page (the page marks its row)
+    assert 'href="../../compare/sw.html#run=..%2Fruns%2Fsw%2Fa.html">Compared: sweep sw</a>' in html
+    assert 'href="../runs/sw/a.html' in (site / "compare" / "sw.html").read_text()
     (root / "sw" / "c.h5").unlink()
     result = build_site(root, site)
     assert result.removed == ["runs/sw/c.html"]
