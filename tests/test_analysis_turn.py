@@ -228,3 +228,24 @@ def test_the_rise_into_generalisation_is_not_losing_it():
     dip[(e >= 1500) & (e < 2000)] = 0.5
     health, why = classify_health(test_acc=(e, dip), **kw)
     assert health == "rebound" and "lost it at epoch 1" in why, why
+
+
+def test_cleanup_end_found_or_its_absence_explained():
+    """A loss that levels off gives the cleanup's end; one that keeps spiking after grokking
+    (the periodic slingshots of the nanda2023 runs) leaves it open, saying which loss and where."""
+    from epochscope.collectors.analysis.phases import find_phases
+
+    curves = grok_curve(E=6000, T=1500, every=5, noise=0.02)
+    got = find_phases(test_loss=curves["test_loss"], train_acc=curves["train_acc"], test_acc=curves["test_acc"])
+    cleanup = got["phases"][2]
+    assert cleanup["start"] == got["turn_epoch"] and cleanup["end"] is not None
+    assert cleanup["start"] < cleanup["end"] < 6000
+    e, loss = curves["test_loss"]
+    spiky = loss.copy()
+    for at in range(3500, 6000, 600):  # 2-decade spikes of 50 epochs, the last at 5900-5945
+        spiky[(e >= at) & (e < at + 50)] *= 100
+    got = find_phases(test_loss=(e, spiky), train_acc=curves["train_acc"], test_acc=curves["test_acc"])
+    cleanup = got["phases"][2]
+    assert cleanup["end"] is None
+    assert cleanup["reason"].startswith("not levelled off by the end of the run: the test loss is more than x2")
+    assert "as late as epoch 5945" in cleanup["reason"], cleanup["reason"]

@@ -60,6 +60,18 @@ def _levelled(epochs: np.ndarray, values: np.ndarray, after: int, level: float) 
     return int(e[nxt])
 
 
+def _last_outside(epochs: np.ndarray, values: np.ndarray, after: int, level: float) -> tuple[int, float] | None:
+    """The last epoch >= after where log10(values) is more than `level` from its final value,
+    and that final value (for saying why a loss has not levelled off)."""
+    ok = np.isfinite(values) & (values > 0)
+    e, y = epochs[ok], np.log10(values[ok])
+    if len(e) < 3:
+        return None
+    final = float(np.median(y[e >= e[-1] - max(0.05 * (e[-1] - e[0]), 1)]))
+    outside = np.nonzero((e >= after) & (np.abs(y - final) > level))[0]
+    return (int(e[outside[-1]]), 10**final) if outside.size else None
+
+
 def _at(epochs: np.ndarray, values: np.ndarray, epoch: int | None) -> float | None:
     if epoch is None or not len(epochs):
         return None
@@ -96,13 +108,22 @@ def find_phases(
     out["turn_epoch"] = turn.epoch
     cleanup_end, why = None, None
     if turn.epoch is not None:
-        ends = [_levelled(e_te, np.asarray(test_loss[1], dtype=np.float64), turn.epoch, level)]
+        losses = [("test loss", e_te, np.asarray(test_loss[1], dtype=np.float64))]
         if restricted is not None:
-            ends.append(_levelled(np.asarray(restricted[0]), np.asarray(restricted[1], dtype=np.float64),
-                                  turn.epoch, level))  # fmt: skip
+            losses.append(("restricted loss", np.asarray(restricted[0]), np.asarray(restricted[1], dtype=np.float64)))
+        ends = [_levelled(e, v, turn.epoch, level) for _, e, v in losses]
         cleanup_end = None if None in ends else max(ends)
         if cleanup_end is None:
-            why = "the test or restricted loss is still falling at the end of the run"
+            # Say which loss has not levelled off and where it last left the band around its end value
+            # (a loss still falling and one that keeps spiking read differently).
+            parts = []
+            for (name, e, v), end in zip(losses, ends, strict=True):
+                got = _last_outside(e, v, turn.epoch, level) if end is None else None
+                if got is not None:
+                    parts.append(f"the {name} is more than x{10**level:.0f} from its final {got[1]:.3g} "
+                                 f"as late as epoch {got[0]}")
+            why = ("not levelled off by the end of the run: " + "; ".join(parts) if parts
+                   else "the test or restricted loss is still moving at the end of the run")
     bounds = {
         "memorisation": (0, mem_end, None if mem_end else "train accuracy never reaches 99%"),
         "circuit formation": (mem_end, turn.epoch if mem_end is not None else None,
@@ -135,7 +156,7 @@ class Phases(Analyzer):
     """Memorisation, circuit formation and cleanup found from the progress measures."""
 
     name = "phases"
-    version = "1"
+    version = "2"  # 2: the reason says which loss has not levelled off, and where
     consumes = "metrics"
     description = (
         "The three phases of grokking (memorisation, circuit formation, cleanup; Nanda et al. "
