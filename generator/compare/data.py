@@ -334,19 +334,15 @@ def _structure_facts(ctx: BuildContext, v: VariantData) -> None:
         v.facts["min_pr"] = best[0]
         v.details["min_pr"] = f"{best[1]} at epoch {best[2]}; per matrix: " + "; ".join(per_matrix)
 
-    gini = _last_finite(v.series.get("gini:embed"))
-    if gini is None:
-        v.missing["gini"] = "the fourier_weights analysis was not run for this bundle"
-    else:
-        v.facts["gini"] = gini[0]
-        v.details["gini"] = f"W_E at epoch {gini[1]}"
-
-    clustered = _last_finite(v.series.get("clustered"))
-    if clustered is None:
-        v.missing["clustered"] = "the neuron_freq analysis was not run for this bundle"
-    else:
-        v.facts["clustered"] = clustered[0]
-        v.details["clustered"] = f"at epoch {clustered[1]}"
+    # facts that are a series' last finite value: key, series, the analysis behind it, detail
+    for key, name, analysis, where in (("gini", "gini:embed", "fourier_weights", "W_E at epoch "),
+                                       ("clustered", "clustered", "neuron_freq", "at epoch ")):
+        got = _last_finite(v.series.get(name))
+        if got is None:
+            v.missing[key] = f"the {analysis} analysis was not run for this bundle"
+        else:
+            v.facts[key] = got[0]
+            v.details[key] = f"{where}{got[1]}"
 
     _imbalance(ctx, v)
     _spectrum(ctx, v)
